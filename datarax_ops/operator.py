@@ -1,0 +1,588 @@
+"""The operator base both ``NoiseOperator`` and ``DropoutOperator`` build on.
+
+An operator is a ``flax.nnx.Module`` around a *kernel*: a small hashable
+object holding the mode's parameters, with two pure functions,
+``kernel.draw(key, element_shape) -> params`` (one record's randomness) and
+``kernel.apply(image, params) -> image`` (deterministic).  Everything else
+here is the datarax API around it: field routing, record keys, batching
+strategy, statistics, caching, state and copies.
+
+Randomness: a stochastic operator draws one base key from its RNG stream when
+it is built.  Record ``i``'s key is ``fold_in(base_key, i)``, where ``i`` is the
+record's ``Metadata.index`` when every record in the batch has one and
+otherwise a record counter kept in the operator's NNX state.  A record's noise
+therefore depends only on the base key and its position in the stream: the
+same records give the same output in batches of 1x64, 2x32 or 64x1, and
+``get_state`` / ``set_state`` resume the exact continuation.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy as copy_module
+import functools
+import hashlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from datarax_ops._common import as_typed_key, drop_field, get_field, has_field, set_field
+from datarax_ops.batch import Batch, record_index
+from reference.config import ModalityOperatorConfig
+
+Array = jax.Array
+Params = dict[str, Array]
+PyTree = Any
+
+DEFAULT_STREAM = "default"
+# The deterministic mode's one fixed pattern is the draw from this key.
+FIXED_PATTERN_SEED = 0
+# How many compiled batch programs have been traced, by kernel (tests read it).
+TRACE_COUNTS: collections.Counter[Any] = collections.Counter()
+_CACHE_ENTRIES = 64
+
+
+class Kernel(Protocol):
+    """A mode's pure functions.  Implementations are frozen (hashable) dataclasses."""
+
+    param_key: str
+
+    def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
+        """One record's params for an element of ``element_shape``."""
+        ...
+
+    def apply(self, image: Array, params: Params) -> Array:
+        """One element transformed with ``params``; shape and dtype kept."""
+        ...
+
+    def param_shape(self, element_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of ``params[param_key]`` for one element."""
+        ...
+
+    def is_identity(self) -> bool:
+        """True when the mode leaves every input untouched (nothing to draw)."""
+        ...
+
+
+def fixed_pattern_key() -> Array:
+    return jax.random.key(FIXED_PATTERN_SEED)
+
+
+def record_keys(base_key_data: Array, indices: Array) -> Array:
+    """``(batch,)`` typed keys: ``fold_in(base_key, index)`` per record."""
+    base = jax.random.wrap_key_data(base_key_data)
+    return jax.vmap(lambda i: jax.random.fold_in(base, i))(indices)
+
+
+def map_records(fn: Callable[..., Array], strategy: str, *args: PyTree) -> Array:
+    """``fn`` over the leading axis of ``args``: ``jax.vmap`` or ``jax.lax.map`` ("scan")."""
+    if strategy == "scan":
+        return jax.lax.map(lambda xs: fn(*xs), args)
+    return jax.vmap(fn)(*args)
+
+
+@functools.lru_cache(maxsize=512)
+def batch_program(kernel: Kernel, stochastic: bool, strategy: str) -> Callable[..., Array]:
+    """The compiled ``(base_key_data, indices, images) -> images`` of one operator setup.
+
+    ``images`` has shape ``(batch, *element_shape)``; ``indices`` is ``(batch,)``
+    uint32.  Cached per (kernel, stochastic, strategy), so an eager ``op(batch)``
+    loop compiles once per input structure.
+    """
+
+    def program(base_key_data: Array, indices: Array, images: Array) -> Array:
+        TRACE_COUNTS[kernel] += 1
+        element_shape = tuple(images.shape[1:])
+        if stochastic:
+            keys = record_keys(base_key_data, indices)
+            return map_records(
+                lambda key, image: kernel.apply(image, kernel.draw(key, element_shape)),
+                strategy,
+                keys,
+                images,
+            )
+        pattern = kernel.draw(fixed_pattern_key(), element_shape)
+        return map_records(lambda image: kernel.apply(image, pattern), strategy, images)
+
+    return jax.jit(program)
+
+
+@functools.lru_cache(maxsize=512)
+def element_programs(kernel: Kernel) -> tuple[Callable[..., Params], Callable[..., Array]]:
+    """Compiled ``draw(key, element_shape)`` and ``apply(image, params)`` for one element."""
+    return jax.jit(kernel.draw, static_argnums=1), jax.jit(kernel.apply)
+
+
+class _StatsStore:
+    """Statistics live outside NNX state: they are set eagerly, not checkpointed."""
+
+    def __init__(self) -> None:
+        self.computed: dict[str, Any] | None = None
+        self.manual = False
+        self.reset = False
+
+
+class _OutputCache:
+    """Outputs of a deterministic operator keyed by the content of the input."""
+
+    def __init__(self) -> None:
+        self.entries: collections.OrderedDict[tuple[Any, ...], Array] = collections.OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+
+def _is_concrete(x: Any) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _check_numeric(image: Any, field_key: str) -> None:
+    dtype = jnp.result_type(image)
+    if dtype == jnp.bool_ or not (
+        jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
+    ):
+        raise TypeError(
+            f"field {field_key!r} has dtype {dtype}; image operators need a real "
+            "floating or integer dtype"
+        )
+
+
+class ImageOperator(nnx.Module):
+    """Base class: datarax's modality-operator API around a ``Kernel``.
+
+    Subclasses implement ``make_kernel(config) -> Kernel``.
+    """
+
+    config: ModalityOperatorConfig
+
+    def __init__(
+        self,
+        config: ModalityOperatorConfig,
+        *,
+        rngs: nnx.Rngs | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.config = config
+        self.rngs = rngs
+        self.name = name if name is not None else type(self).__name__
+        self.stochastic = config.stochastic
+        self.stream_name = config.stream_name
+        self._kernel = self.make_kernel(config)
+        self._applied_count = nnx.Variable(jnp.zeros((), jnp.int32))
+        self._skipped_count = nnx.Variable(jnp.zeros((), jnp.int32))
+        self._stats = _StatsStore()
+        self._cache = _OutputCache()
+        if config.stochastic:
+            self._record_counter = nnx.Variable(jnp.zeros((), jnp.uint32))
+            self._base_key = nnx.Variable(jax.random.key_data(self._draw_base_key(rngs)))
+
+    # ------------------------------------------------------------------ #
+    # To implement                                                        #
+    # ------------------------------------------------------------------ #
+    @staticmethod
+    def make_kernel(config: Any) -> Kernel:
+        raise NotImplementedError
+
+    @property
+    def kernel(self) -> Kernel:
+        """The mode's pure functions (``draw``, ``apply``) with this config."""
+        return self._kernel
+
+    # ------------------------------------------------------------------ #
+    # RNG streams                                                         #
+    # ------------------------------------------------------------------ #
+    @property
+    def rng_stream(self) -> str:
+        """The ``nnx.Rngs`` stream a stochastic operator draws its base key from."""
+        return self.config.stream_name or DEFAULT_STREAM
+
+    def _draw_base_key(self, rngs: nnx.Rngs | None) -> Array:
+        stream = self.rng_stream
+        if rngs is None:
+            raise ValueError(
+                f"stochastic {type(self).__name__} needs rngs with a {stream!r} stream: "
+                f"pass rngs=nnx.Rngs({stream}=0)"
+            )
+        try:
+            return rngs[stream]()
+        except (AttributeError, KeyError) as error:
+            raise ValueError(
+                f"stochastic {type(self).__name__} needs RNG stream {stream!r}, which the "
+                f"given rngs do not have: pass rngs=nnx.Rngs({stream}=...)"
+            ) from error
+
+    def requires_rng_streams(self) -> list[str] | None:
+        """``[stream]`` for a stochastic operator, ``None`` for a deterministic one."""
+        return [self.rng_stream] if self.stochastic else None
+
+    def ensure_rng_streams(self, stream_names: list[str]) -> None:
+        """Raises ``ValueError`` if a required stream is not among ``stream_names``."""
+        missing = [s for s in self.requires_rng_streams() or [] if s not in stream_names]
+        if missing:
+            raise ValueError(
+                f"{type(self).__name__} requires RNG stream(s) {missing}; available: "
+                f"{list(stream_names)}"
+            )
+
+    # ------------------------------------------------------------------ #
+    # Random params                                                       #
+    # ------------------------------------------------------------------ #
+    def generate_random_params(
+        self, rng: Array, data_shapes: dict[str, tuple[int, ...]]
+    ) -> dict[str, Array]:
+        """Random params for a batch, e.g. ``{"noise": (batch, H, W, C)}``.
+
+        Args:
+          rng: one key (split into one key per record) or a ``(batch,)`` array
+            of per-record keys; typed (``jax.random.key``) or raw
+            (``jax.random.PRNGKey``) keys.
+          data_shapes: maps field keys to batch shapes ``(batch, *element_shape)``;
+            the operator's ``field_key`` (dotted keys may be nested dicts).
+
+        Returns:
+          ``{param_key: array}`` with a leading batch axis: ``noise``,
+          ``noise_mask`` and ``poisson_samples`` are float32 of the batch shape;
+          ``keep_mask`` is bool ``(batch, H, W, C)`` (pixel) or ``(batch, C)``
+          (channel).
+
+        Raises:
+          KeyError: ``field_key`` is not in ``data_shapes``.
+          TypeError: ``rng`` is not a key or an array of keys.
+        """
+        shape = tuple(int(d) for d in get_field(data_shapes, self.config.field_key))
+        if not shape:
+            raise ValueError(f"data_shapes[{self.config.field_key!r}] needs a batch axis, got ()")
+        batch_size, element_shape = shape[0], shape[1:]
+        keys, is_batch = as_typed_key(rng)
+        if is_batch:
+            if keys.shape[0] != batch_size:
+                raise ValueError(f"got {keys.shape[0]} per-record keys for a batch of {batch_size}")
+        else:
+            keys = jax.random.split(keys, batch_size)
+        draw = element_programs(self._kernel)[0]
+        return jax.vmap(lambda k: draw(k, element_shape))(keys)
+
+    def _checked_params(self, random_params: Any, element_shape: tuple[int, ...]) -> Params:
+        """External params for one element, validated: right key, shape."""
+        key = self._kernel.param_key
+        if not isinstance(random_params, dict) or key not in random_params:
+            got = sorted(random_params) if isinstance(random_params, dict) else type(random_params)
+            raise KeyError(f"random_params for mode {self.config.mode!r} need key {key!r}, got {got}")
+        value = jnp.asarray(random_params[key])
+        expected = self._kernel.param_shape(element_shape)
+        if value.shape != expected:
+            raise ValueError(
+                f"random_params[{key!r}] has shape {value.shape}; one element of shape "
+                f"{element_shape} needs {expected}"
+            )
+        return {key: value}
+
+    # ------------------------------------------------------------------ #
+    # Input checks                                                        #
+    # ------------------------------------------------------------------ #
+    def _source(self, data: Any, *, batched: bool) -> Array:
+        """The field to transform, checked: present, numeric, finite (eager, if asked)."""
+        if not isinstance(data, dict):
+            raise TypeError(f"data must be a dict of arrays, got {type(data).__name__}")
+        image = get_field(data, self.config.field_key)
+        _check_numeric(image, self.config.field_key)
+        image = jnp.asarray(image)
+        if batched and image.ndim == 0:
+            raise ValueError(f"batch field {self.config.field_key!r} needs a batch axis, got a scalar")
+        for aux in self.config.auxiliary_fields or []:
+            if not has_field(data, aux):
+                raise KeyError(f"auxiliary field {aux!r} not found in data with keys {sorted(data)}")
+        if (
+            self.config.validate_domain_constraints
+            and _is_concrete(image)
+            and jnp.issubdtype(image.dtype, jnp.floating)
+            and image.size
+        ):
+            bad = int(jnp.size(image) - jnp.count_nonzero(jnp.isfinite(image)))
+            if bad:
+                raise ValueError(
+                    f"field {self.config.field_key!r} has {bad} NaN/Inf values; clean the "
+                    "input or set validate_domain_constraints=False to let them propagate"
+                )
+        return image
+
+    def _route_output(self, data: dict, output: Array) -> dict:
+        """Writes ``output`` to ``target_key`` (default ``field_key``); drops aux if asked."""
+        out = set_field(data, self.config.target_key or self.config.field_key, output)
+        if not self.config.preserve_auxiliary:
+            for aux in self.config.auxiliary_fields or []:
+                out = drop_field(out, aux)
+        return out
+
+    # ------------------------------------------------------------------ #
+    # One element                                                         #
+    # ------------------------------------------------------------------ #
+    def apply(
+        self,
+        data: dict[str, Array],
+        state: dict[str, Any],
+        metadata: dict[str, Any] | Any,
+        random_params: dict[str, Array] | None = None,
+        stats: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Array], dict[str, Any], Any]:
+        """Transforms one element (``data[field_key]`` of shape e.g. ``(H, W, C)``).
+
+        The ``stochastic`` flag decides, never whether params are None:
+        deterministic operators use the fixed pattern (params are ignored);
+        stochastic ones use ``random_params`` when given (one element's params,
+        no batch axis) and otherwise draw from their stream at the record's
+        index (``metadata`` index, else the record counter, which advances).
+
+        Returns ``(data with the field transformed, state, metadata)``.
+        """
+        del stats  # noise and dropout use no statistics
+        image = self._source(data, batched=False)
+        element_shape = tuple(image.shape)
+        draw, apply_fn = element_programs(self._kernel)
+        if not self.stochastic:
+            params = draw(fixed_pattern_key(), element_shape)
+        elif random_params is not None:
+            params = self._checked_params(random_params, element_shape)
+        else:
+            index = record_index(metadata)
+            if index is None:
+                index = self._record_counter[...]
+                self._record_counter[...] += 1
+            key = record_keys(self._base_key[...], jnp.asarray([index], jnp.uint32))[0]
+            params = draw(key, element_shape)
+        output = apply_fn(image, params)
+        self._count(1)
+        return self._route_output(data, output), state, metadata
+
+    # ------------------------------------------------------------------ #
+    # Batches                                                             #
+    # ------------------------------------------------------------------ #
+    def _batch_indices(self, batch: Batch, batch_size: int) -> Array:
+        """Record indices: every record's metadata index, else the counter (advanced)."""
+        indices = [record_index(m) for m in batch.metadata_list]
+        if indices and all(i is not None for i in indices):
+            return jnp.asarray(indices, jnp.uint32).reshape(batch_size)
+        start = self._record_counter[...]
+        self._record_counter[...] += jnp.uint32(batch_size)
+        return start + jnp.arange(batch_size, dtype=jnp.uint32)
+
+    def _cached(self, images: Array, compute: Callable[[], Array]) -> Array:
+        """``compute()``, memoised by input content when caching applies."""
+        if not (self.config.cacheable and not self.stochastic and _is_concrete(images)):
+            return compute()
+        host = np.asarray(images)
+        digest = hashlib.blake2b(host.tobytes(), digest_size=16).hexdigest()
+        key = (host.shape, str(host.dtype), digest)
+        cache = self._cache
+        if key in cache.entries:
+            cache.hits += 1
+            cache.entries.move_to_end(key)
+            return cache.entries[key]
+        cache.misses += 1
+        result = compute()
+        cache.entries[key] = result
+        if len(cache.entries) > _CACHE_ENTRIES:
+            cache.entries.popitem(last=False)
+        return result
+
+    def apply_batch(self, batch: Batch, stats: dict[str, Any] | None = None) -> Batch:
+        """Transforms every record of ``batch``; returns a new ``Batch``.
+
+        The field has shape ``(batch, *element_shape)``.  Other fields, states
+        and metadata pass through untouched; the input batch is not modified.
+        """
+        del stats  # noise and dropout use no statistics
+        data = batch.data.get_value()
+        images = self._source(data, batched=True)
+        batch_size = int(images.shape[0])
+        if batch_size == 0:
+            output = images
+        else:
+            program = batch_program(self._kernel, self.stochastic, self.config.batch_strategy)
+            if self.stochastic:
+                indices = self._batch_indices(batch, batch_size)
+                base_key = self._base_key[...]
+            else:
+                indices = jnp.zeros((batch_size,), jnp.uint32)
+                base_key = jax.random.key_data(fixed_pattern_key())
+            output = self._cached(images, lambda: program(base_key, indices, images))
+        self._count(batch_size)
+        return Batch.from_parts(
+            data=self._route_output(data, output),
+            states=batch.states.get_value(),
+            metadata_list=batch.metadata_list,
+            batch_metadata=batch.get_batch_metadata(),
+            batch_state=batch.get_batch_state(),
+            valid_mask=batch.valid_mask.get_value(),
+            validate=False,
+        )
+
+    def __call__(self, batch: Batch) -> Batch:
+        """``apply_batch(batch)``."""
+        return self.apply_batch(batch)
+
+    # ------------------------------------------------------------------ #
+    # Operation statistics                                                #
+    # ------------------------------------------------------------------ #
+    def _count(self, records: int) -> None:
+        if self._kernel.is_identity():
+            self._skipped_count[...] += records
+        else:
+            self._applied_count[...] += records
+
+    def get_operation_stats(self) -> dict[str, int]:
+        """Records transformed (``applied_count``) and passed through as no-ops
+        (``skipped_count``, e.g. ``dropout_rate == 0``).  Eager only."""
+        return {
+            "applied_count": int(self._applied_count[...]),
+            "skipped_count": int(self._skipped_count[...]),
+        }
+
+    def reset_operation_stats(self) -> None:
+        """Sets both counters to zero."""
+        self._applied_count[...] = jnp.zeros((), jnp.int32)
+        self._skipped_count[...] = jnp.zeros((), jnp.int32)
+
+    # ------------------------------------------------------------------ #
+    # Data statistics (eager; not part of the checkpointed state)         #
+    # ------------------------------------------------------------------ #
+    def compute_statistics(self, data: Any) -> dict[str, Any] | None:
+        """``batch_stats_fn(data)``, stored for ``get_statistics``; None without one."""
+        if self.config.batch_stats_fn is None:
+            return None
+        stats = self.config.batch_stats_fn(data)
+        self._stats.computed, self._stats.manual, self._stats.reset = stats, False, False
+        return stats
+
+    def get_statistics(self) -> dict[str, Any] | None:
+        """Statistics in force: set by ``set_statistics``, else ``precomputed_stats``
+        (unless reset), else the last ``compute_statistics`` result, else None."""
+        store = self._stats
+        if store.manual:
+            return store.computed
+        if self.config.precomputed_stats is not None and not store.reset:
+            return dict(self.config.precomputed_stats)
+        return store.computed
+
+    def set_statistics(self, stats: dict[str, Any]) -> None:
+        """Sets the statistics (they take precedence) and clears the reset flag."""
+        if not isinstance(stats, dict):
+            raise TypeError(f"stats must be a dict, got {type(stats).__name__}")
+        self._stats.computed, self._stats.manual, self._stats.reset = dict(stats), True, False
+
+    def reset_statistics(self) -> None:
+        """Forgets computed and set statistics and ignores ``precomputed_stats``."""
+        self._stats.computed, self._stats.manual, self._stats.reset = None, False, True
+
+    # ------------------------------------------------------------------ #
+    # Cache                                                               #
+    # ------------------------------------------------------------------ #
+    def reset_cache(self) -> None:
+        """Empties the output cache (used when ``cacheable`` and deterministic)."""
+        self._cache.entries.clear()
+        self._cache.hits = self._cache.misses = 0
+
+    def cache_info(self) -> dict[str, int]:
+        """``{"hits", "misses", "size"}`` of the output cache."""
+        c = self._cache
+        return {"hits": c.hits, "misses": c.misses, "size": len(c.entries)}
+
+    # ------------------------------------------------------------------ #
+    # State, copies                                                       #
+    # ------------------------------------------------------------------ #
+    def get_state(self) -> dict[str, Any]:
+        """The NNX state as a plain nested dict of arrays (checkpointable)."""
+        return nnx.to_pure_dict(nnx.state(self))
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restores ``get_state()`` output.  Strict: same keys, shapes and dtypes.
+
+        Raises:
+          TypeError: ``state`` is not a dict.
+          ValueError: its structure, a shape or a dtype differs from this operator's.
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict, got {type(state).__name__}")
+        current = nnx.state(self)
+        _check_same_structure(nnx.to_pure_dict(current), state, "state")
+        nnx.replace_by_pure_dict(current, state)
+        nnx.update(self, current)
+
+    def clone(self) -> ImageOperator:
+        """An independent operator with the same config and the same state."""
+        twin = nnx.clone(self)
+        twin._stats = copy_module.copy(self._stats)
+        twin._cache = _OutputCache()
+        return twin
+
+    def copy(
+        self,
+        *,
+        config: ModalityOperatorConfig | None = None,
+        rngs: nnx.Rngs | None = None,
+        name: str | None = None,
+    ) -> ImageOperator:
+        """A new operator with ``config`` / ``rngs`` / ``name`` replaced.
+
+        Without ``rngs`` the copy continues this operator's random stream (same
+        base key and record counter) and this operator's rngs are not advanced.
+        """
+        new_config = self.config if config is None else config
+        if not isinstance(new_config, type(self.config)):
+            raise TypeError(
+                f"{type(self).__name__}.copy needs a {type(self.config).__name__}, "
+                f"got {type(new_config).__name__}"
+            )
+        source_rngs = rngs if rngs is not None else (
+            nnx.clone(self.rngs) if self.rngs is not None else None
+        )
+        twin = type(self)(new_config, rngs=source_rngs, name=name or self.name)
+        if rngs is None and self.stochastic and twin.stochastic:
+            twin._base_key[...] = self._base_key[...]
+            twin._record_counter[...] = self._record_counter[...]
+        return twin
+
+    # ------------------------------------------------------------------ #
+    # Structure                                                           #
+    # ------------------------------------------------------------------ #
+    def get_output_structure(self, sample_data: PyTree, sample_state: PyTree) -> tuple[PyTree, PyTree]:
+        """``(data structure, state structure)`` of one element's output, leaves None."""
+
+        def transform(data: PyTree) -> PyTree:
+            image = jnp.asarray(get_field(data, self.config.field_key))
+            params = self._kernel.draw(fixed_pattern_key(), tuple(image.shape))
+            return self._route_output(data, self._kernel.apply(image, params))
+
+        out = jax.eval_shape(transform, sample_data)
+        none = lambda _: None  # noqa: E731
+        return jax.tree.map(none, out), jax.tree.map(none, sample_state)
+
+    def output_spec(self, input_spec: PyTree) -> PyTree:
+        """The output element spec: the input's (shape and dtype are preserved),
+        plus ``target_key`` when it differs, minus dropped auxiliary fields."""
+        source = get_field(input_spec, self.config.field_key)
+        return self._route_output(input_spec, source)
+
+
+def _check_same_structure(current: Any, saved: Any, where: str) -> None:
+    """Raises ValueError naming the first place ``saved`` differs from ``current``."""
+    if isinstance(current, dict):
+        if not isinstance(saved, dict):
+            raise ValueError(f"{where}: expected a dict, got {type(saved).__name__}")
+        missing = sorted(map(str, set(current) - set(saved)))
+        extra = sorted(map(str, set(saved) - set(current)))
+        if missing or extra:
+            raise ValueError(f"{where}: keys differ (missing={missing}, extra={extra})")
+        for key in current:
+            _check_same_structure(current[key], saved[key], f"{where}[{key!r}]")
+        return
+    saved_shape = jnp.shape(saved)
+    if jnp.shape(current) != saved_shape:
+        raise ValueError(f"{where}: shape {saved_shape}, expected {jnp.shape(current)}")
+    if jnp.result_type(current) != jnp.result_type(saved):
+        raise ValueError(
+            f"{where}: dtype {jnp.result_type(saved)}, expected {jnp.result_type(current)}"
+        )

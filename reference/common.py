@@ -1,0 +1,113 @@
+"""Helpers both reference operators use: value ranges, dtypes, clipping, shapes.
+
+Conventions of the spec (the compiled operators follow them exactly):
+
+* Arithmetic is defined in float64 here; the compiled operators use float32
+  (float64 for float64 inputs with x64 enabled) and agree to float32 rounding.
+* The output has the input's dtype.  Floating outputs are a plain cast;
+  integer outputs are rounded half-to-even and saturated to the dtype's range.
+* Random params are float32 (uniform levels, gaussian noise) or bool (masks),
+  the dtypes the compiled operators draw, so one params dict serves both.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# An image whose largest (non-NaN) value exceeds this is read as 0..255 data.
+RANGE_255_THRESHOLD = 1.5
+PARAM_FLOAT = np.float32
+
+
+def uses_255_range(image: np.ndarray) -> bool:
+    """True when ``image`` (any shape) follows the 0..255 convention.
+
+    The rule: its largest value, NaNs ignored, exceeds 1.5.  An empty or
+    all-NaN image follows the 0..1 convention.
+    """
+    values = np.asarray(image, dtype=np.float64)
+    finite_or_inf = values[~np.isnan(values)]
+    return bool(finite_or_inf.size) and bool(finite_or_inf.max() > RANGE_255_THRESHOLD)
+
+
+def to_working(image: np.ndarray) -> np.ndarray:
+    """The image as float64, the spec's working precision.  Shape unchanged."""
+    return np.asarray(image).astype(np.float64)
+
+
+def from_working(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Casts working values back to ``dtype``: round and saturate for integers."""
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    if dtype == np.bool_:
+        return values != 0
+    return values.astype(dtype)
+
+
+def clip(values: np.ndarray, clip_range: tuple[float, float] | None) -> np.ndarray:
+    """Clips to ``clip_range`` (inclusive); ``None`` leaves values as they are.
+
+    NaN stays NaN; +-inf go to the bounds.
+    """
+    if clip_range is None:
+        return values
+    low, high = clip_range
+    return np.clip(values, low, high)
+
+
+def params_shape(element_shape: tuple[int, ...], batch_size: int | None) -> tuple[int, ...]:
+    """``element_shape`` with a leading batch axis when ``batch_size`` is given."""
+    element_shape = tuple(int(d) for d in element_shape)
+    return element_shape if batch_size is None else (int(batch_size), *element_shape)
+
+
+def uniform_levels(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Float32 uniforms in [0, 1): the levels salt & pepper and poisson use."""
+    # Drawing float32 directly keeps every level strictly below 1.
+    return rng.random(shape, dtype=PARAM_FLOAT)
+
+
+def poisson_quantile(levels: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Smallest ``k >= 0`` with ``P(Poisson(lam) <= k) >= level``, element-wise.
+
+    Args:
+      levels: uniform levels in [0, 1), any shape.
+      lam: Poisson means >= 0 (NaN and +inf allowed), same shape as ``levels``.
+
+    Returns:
+      float64 counts, same shape; NaN where ``lam`` is NaN, +inf where it is +inf.
+
+    The CDF is summed in log space from ``k0 = max(0, lam - 12 sqrt(lam) - 12)``:
+    the mass below ``k0`` is under 1e-30, far below the float32 resolution of
+    the levels.  Written with NumPy and ``math.lgamma`` only, so that
+    ``scipy.stats.poisson`` stays an independent oracle for the tests.
+    """
+    levels = np.asarray(levels, dtype=np.float64)
+    lam = np.asarray(lam, dtype=np.float64)
+    counts = np.full(lam.shape, np.nan)
+    counts[np.isposinf(lam)] = np.inf
+    finite = np.isfinite(lam)
+    lam_f, level_f = lam[finite], levels[finite]
+
+    start = np.maximum(0.0, np.floor(lam_f - 12.0 * np.sqrt(lam_f) - 12.0))
+    lgamma = np.vectorize(math.lgamma, otypes=[np.float64])
+    with np.errstate(divide="ignore"):  # log(0) = -inf is right for lam == 0
+        log_lam = np.log(lam_f)
+    # log P(X = start); at lam == 0 only k == 0 has mass (0 * -inf is taken as 0).
+    start_term = start * np.where(lam_f > 0, log_lam, 0.0)
+    log_pmf = start_term - lam_f - lgamma(start + 1.0)
+    log_cdf = log_pmf.copy()
+    log_level = np.log(np.maximum(level_f, np.finfo(np.float64).tiny))
+    k = start.copy()
+    active = log_cdf < log_level
+    while np.any(active):
+        k[active] += 1.0
+        log_pmf[active] += log_lam[active] - np.log(k[active])
+        log_cdf[active] = np.logaddexp(log_cdf[active], log_pmf[active])
+        active = log_cdf < log_level
+    counts[finite] = k
+    return counts

@@ -1,0 +1,244 @@
+"""Operator configurations and their validation: the one place both packages use.
+
+The classes mirror datarax's configuration hierarchy field for field
+(module config -> operator config -> modality config -> operator config), so
+code written for datarax builds them unchanged.  They are plain frozen
+dataclasses with no JAX dependency: ``reference`` (the NumPy spec) and
+``datarax_ops`` (the compiled operators) both import them from here, so a
+value the spec rejects can never reach the compiled code.
+
+Every check raises ``ValueError`` (or ``TypeError`` for a value of the wrong
+type) whose message names the field and the offending value.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+NOISE_MODES = ("gaussian", "salt_pepper", "poisson")
+DROPOUT_MODES = ("pixel", "channel")
+BATCH_STRATEGIES = ("vmap", "scan")
+
+
+# --------------------------------------------------------------------------- #
+# Small checks, one rule each                                                  #
+# --------------------------------------------------------------------------- #
+def _is_real(value: Any) -> bool:
+    """A real number that is not a bool (``True`` is an int in Python)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _require_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+
+
+def _require_finite(name: str, value: Any) -> float:
+    if not _is_real(value):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _require_probability(name: str, value: Any) -> float:
+    p = _require_finite(name, value)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return p
+
+
+def _require_key(name: str, value: Any, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+
+
+def _require_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+# --------------------------------------------------------------------------- #
+# Validation per level of the hierarchy                                        #
+# --------------------------------------------------------------------------- #
+def validate_module_config(config: DataraxModuleConfig) -> None:
+    """Rules shared by every module: caching flag and statistics sources."""
+    _require_bool("cacheable", config.cacheable)
+    if config.batch_stats_fn is not None and not callable(config.batch_stats_fn):
+        raise TypeError(f"batch_stats_fn must be callable or None, got {config.batch_stats_fn!r}")
+    if config.precomputed_stats is not None and not isinstance(config.precomputed_stats, Mapping):
+        raise TypeError(
+            f"precomputed_stats must be a dict or None, got {type(config.precomputed_stats).__name__}"
+        )
+    if config.batch_stats_fn is not None and config.precomputed_stats is not None:
+        raise ValueError(
+            "batch_stats_fn and precomputed_stats are mutually exclusive: set at most one of them"
+        )
+
+
+def validate_operator_config(config: OperatorConfig) -> None:
+    """Randomness and batching rules shared by every operator."""
+    _require_bool("stochastic", config.stochastic)
+    _require_key("stream_name", config.stream_name, optional=True)
+    if not config.stochastic and config.stream_name is not None:
+        raise ValueError(
+            f"stream_name={config.stream_name!r} is only meaningful with stochastic=True; "
+            "remove stream_name or set stochastic=True"
+        )
+    _require_choice("batch_strategy", config.batch_strategy, BATCH_STRATEGIES)
+
+
+def validate_modality_config(config: ModalityOperatorConfig) -> None:
+    """Field routing and output-domain rules shared by image operators."""
+    _require_key("field_key", config.field_key, optional=False)
+    _require_key("target_key", config.target_key, optional=True)
+    if config.auxiliary_fields is not None:
+        if isinstance(config.auxiliary_fields, str) or not all(
+            isinstance(k, str) and k for k in config.auxiliary_fields
+        ):
+            raise ValueError(
+                "auxiliary_fields must be a list of non-empty strings, "
+                f"got {config.auxiliary_fields!r}"
+            )
+        for routed in (config.field_key, config.target_key):
+            if routed is not None and routed in config.auxiliary_fields:
+                raise ValueError(
+                    f"auxiliary_fields must not contain the transformed field {routed!r}"
+                )
+    _require_bool("preserve_auxiliary", config.preserve_auxiliary)
+    _require_bool("validate_domain_constraints", config.validate_domain_constraints)
+    if config.clip_range is not None:
+        if not isinstance(config.clip_range, (tuple, list)) or len(config.clip_range) != 2:
+            raise ValueError(f"clip_range must be a (min, max) pair or None, got {config.clip_range!r}")
+        low, high = config.clip_range
+        for bound_name, bound in (("clip_range min", low), ("clip_range max", high)):
+            if not _is_real(bound) or math.isnan(float(bound)):
+                raise ValueError(f"{bound_name} must be a number, got {bound!r}")
+        if not float(low) < float(high):
+            raise ValueError(f"clip_range min ({low}) must be < max ({high})")
+
+
+def validate_noise_config(config: NoiseOperatorConfig) -> None:
+    """Noise parameters: mode, gaussian std/mean, salt & pepper, poisson scale."""
+    _require_choice("mode", config.mode, NOISE_MODES)
+    std = _require_finite("noise_std", config.noise_std)
+    if std < 0:
+        raise ValueError(f"noise_std must be >= 0, got {config.noise_std!r}")
+    _require_finite("noise_mean", config.noise_mean)
+    salt = _require_probability("salt_prob", config.salt_prob)
+    pepper = _require_probability("pepper_prob", config.pepper_prob)
+    if salt + pepper > 1.0:
+        raise ValueError(
+            f"salt_prob + pepper_prob must be <= 1, got {config.salt_prob!r} + {config.pepper_prob!r}"
+        )
+    for name in ("salt_value", "pepper_value"):
+        value = getattr(config, name)
+        if value is not None:
+            _require_finite(name, value)
+    lam_scale = _require_finite("lam_scale", config.lam_scale)
+    if lam_scale <= 0:
+        raise ValueError(f"lam_scale must be > 0, got {config.lam_scale!r}")
+
+
+def validate_dropout_config(config: DropoutOperatorConfig) -> None:
+    """Dropout parameters: mode and rate."""
+    _require_choice("mode", config.mode, DROPOUT_MODES)
+    _require_probability("dropout_rate", config.dropout_rate)
+
+
+# --------------------------------------------------------------------------- #
+# The configuration classes                                                     #
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class DataraxModuleConfig:
+    """Base of every configuration: caching and statistics sources.
+
+    Attributes:
+      cacheable: cache outputs by input content (deterministic operators only).
+      batch_stats_fn: ``fn(data) -> dict`` used by ``compute_statistics``.
+      precomputed_stats: fixed statistics returned by ``get_statistics``.
+    """
+
+    cacheable: bool = False
+    batch_stats_fn: Callable[..., Any] | None = None
+    precomputed_stats: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        validate_module_config(self)
+
+
+@dataclass(frozen=True)
+class OperatorConfig(DataraxModuleConfig):
+    """Adds randomness (``stochastic``, ``stream_name``) and ``batch_strategy``.
+
+    ``stochastic=True`` with ``stream_name=None`` draws from the ``"default"``
+    stream of the ``nnx.Rngs`` passed to the operator (``nnx.Rngs(0)`` has it),
+    so the seed pages' examples run as written.
+    """
+
+    stochastic: bool = False
+    stream_name: str | None = None
+    batch_strategy: str = "vmap"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        validate_operator_config(self)
+
+
+@dataclass(frozen=True)
+class ModalityOperatorConfig(OperatorConfig):
+    """Adds field routing (``field_key``, ``target_key``, auxiliary fields) and clipping."""
+
+    field_key: str = field(kw_only=True)
+    target_key: str | None = field(default=None, kw_only=True)
+    auxiliary_fields: list[str] | None = field(default=None, kw_only=True)
+    clip_range: tuple[float, float] | None = field(default=None, kw_only=True)
+    preserve_auxiliary: bool = field(default=True, kw_only=True)
+    validate_domain_constraints: bool = field(default=True, kw_only=True)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        validate_modality_config(self)
+
+
+@dataclass(frozen=True)
+class NoiseOperatorConfig(ModalityOperatorConfig):
+    """Configuration of ``NoiseOperator`` (gaussian, salt & pepper, poisson).
+
+    ``lam_scale``: the seed page calls it "higher = more noise", but its own
+    formula ``Poisson(x * lam_scale) / lam_scale`` has variance ``x / lam_scale``:
+    a larger ``lam_scale`` gives *less* noise.  The formula is followed.
+    """
+
+    clip_range: tuple[float, float] | None = field(default=(0.0, 1.0), kw_only=True)
+    mode: Literal["gaussian", "salt_pepper", "poisson"] = field(default="gaussian", kw_only=True)
+    noise_std: float = field(default=0.05, kw_only=True)
+    noise_mean: float = field(default=0.0, kw_only=True)
+    salt_prob: float = field(default=0.01, kw_only=True)
+    pepper_prob: float = field(default=0.01, kw_only=True)
+    salt_value: float | None = field(default=None, kw_only=True)
+    pepper_value: float | None = field(default=None, kw_only=True)
+    lam_scale: float = field(default=1.0, kw_only=True)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        validate_noise_config(self)
+
+
+@dataclass(frozen=True)
+class DropoutOperatorConfig(ModalityOperatorConfig):
+    """Configuration of ``DropoutOperator`` (pixel or channel dropout)."""
+
+    clip_range: tuple[float, float] | None = field(default=None, kw_only=True)
+    dropout_rate: float = field(default=0.1, kw_only=True)
+    mode: Literal["pixel", "channel"] = field(default="pixel", kw_only=True)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        validate_dropout_config(self)

@@ -1,0 +1,83 @@
+"""DropoutOperator, mode by mode: pixel and channel.
+
+* ``draw_<mode>(config, rng, element_shape, batch_size=None) -> {"keep_mask": bool}``
+  with ``keep ~ Bernoulli(1 - dropout_rate)``.
+* ``apply_<mode>(config, image, params) -> image``: kept values unchanged,
+  dropped values 0, then ``clip_range`` if it is set.  ``dropout_rate == 0``
+  returns the input untouched.  There is no ``1 / (1 - rate)`` rescaling.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reference.common import clip, from_working, params_shape, to_working
+from reference.config import DropoutOperatorConfig
+
+Params = dict[str, np.ndarray]
+
+
+def keep_decisions(
+    config: DropoutOperatorConfig, rng: np.random.Generator, shape: tuple[int, ...]
+) -> np.ndarray:
+    """Bool array of ``shape``: True (keep) with probability ``1 - dropout_rate``."""
+    return rng.random(shape) >= config.dropout_rate
+
+
+def _finish(config: DropoutOperatorConfig, image: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Zeroes the dropped values (in the image's own dtype: exact), then clips."""
+    image = np.asarray(image)
+    if config.dropout_rate == 0:
+        return image.copy()
+    dropped = np.where(keep, image, np.zeros((), dtype=image.dtype))
+    if config.clip_range is None:
+        return dropped
+    return from_working(clip(to_working(dropped), config.clip_range), image.dtype)
+
+
+# --------------------------------------------------------------------------- #
+# pixel: one decision per value of the element                                 #
+# --------------------------------------------------------------------------- #
+def draw_pixel(
+    config: DropoutOperatorConfig,
+    rng: np.random.Generator,
+    element_shape: tuple[int, ...],
+    batch_size: int | None = None,
+) -> Params:
+    """``{"keep_mask": bool of (batch_size,) + element_shape}``."""
+    return {"keep_mask": keep_decisions(config, rng, params_shape(element_shape, batch_size))}
+
+
+def apply_pixel(config: DropoutOperatorConfig, image: np.ndarray, params: Params) -> np.ndarray:
+    """``where(keep_mask, image, 0)``, then clip; mask has the element's shape."""
+    return _finish(config, image, np.asarray(params["keep_mask"], dtype=bool))
+
+
+# --------------------------------------------------------------------------- #
+# channel: one decision per channel of an (H, W, C) element                    #
+# --------------------------------------------------------------------------- #
+def channel_mask_shape(element_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``(C,)`` for a 3-D ``(H, W, C)`` element; the element's shape otherwise.
+
+    Inputs that are not 3-D have no channel axis to share a decision over, so
+    (as the seed does) each value gets its own decision, like pixel mode.
+    """
+    element_shape = tuple(int(d) for d in element_shape)
+    return element_shape[-1:] if len(element_shape) == 3 else element_shape
+
+
+def draw_channel(
+    config: DropoutOperatorConfig,
+    rng: np.random.Generator,
+    element_shape: tuple[int, ...],
+    batch_size: int | None = None,
+) -> Params:
+    """``{"keep_mask": bool of (batch_size, C)}`` (or ``(C,)`` for one element)."""
+    shape = params_shape(channel_mask_shape(element_shape), batch_size)
+    return {"keep_mask": keep_decisions(config, rng, shape)}
+
+
+def apply_channel(config: DropoutOperatorConfig, image: np.ndarray, params: Params) -> np.ndarray:
+    """Drops whole channels: the ``(C,)`` mask is broadcast over H and W."""
+    keep = np.asarray(params["keep_mask"], dtype=bool)
+    return _finish(config, image, np.broadcast_to(keep, np.shape(image)))

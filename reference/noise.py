@@ -1,0 +1,146 @@
+"""NoiseOperator, mode by mode: gaussian, salt & pepper, poisson.
+
+Each mode is two pure functions:
+
+* ``draw_<mode>(config, rng, element_shape, batch_size=None) -> params``:
+  all the randomness, from a ``numpy.random.Generator``; the image is never seen.
+* ``apply_<mode>(config, image, params) -> image``: deterministic, one element.
+
+``image`` is one element of any shape (usually ``(H, W, C)``) and any real
+dtype; the output has its shape and dtype.  ``params`` hold one element's
+arrays (no batch axis) when applying.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reference.common import (
+    PARAM_FLOAT,
+    clip,
+    from_working,
+    params_shape,
+    poisson_quantile,
+    to_working,
+    uniform_levels,
+    uses_255_range,
+)
+from reference.config import NoiseOperatorConfig
+
+Params = dict[str, np.ndarray]
+
+
+# --------------------------------------------------------------------------- #
+# gaussian: x + N(noise_mean, noise_std^2), then clip                          #
+# --------------------------------------------------------------------------- #
+def draw_gaussian(
+    config: NoiseOperatorConfig,
+    rng: np.random.Generator,
+    element_shape: tuple[int, ...],
+    batch_size: int | None = None,
+) -> Params:
+    """``{"noise": float32 array of (batch_size,) + element_shape}``.
+
+    The noise is already scaled and shifted: ``noise_mean + noise_std * z``
+    with ``z ~ N(0, 1)``.  With ``noise_std == 0`` the noise is left out
+    entirely (mean included), so it is all zeros.
+    """
+    shape = params_shape(element_shape, batch_size)
+    if config.noise_std == 0:
+        return {"noise": np.zeros(shape, dtype=PARAM_FLOAT)}
+    z = rng.standard_normal(shape)
+    return {"noise": (config.noise_mean + config.noise_std * z).astype(PARAM_FLOAT)}
+
+
+def apply_gaussian(config: NoiseOperatorConfig, image: np.ndarray, params: Params) -> np.ndarray:
+    """``clip(image + noise)``; with ``noise_std == 0``, ``clip(image)``."""
+    values = to_working(image)
+    if config.noise_std > 0:
+        values = values + np.asarray(params["noise"], dtype=np.float64)
+    return from_working(clip(values, config.clip_range), np.asarray(image).dtype)
+
+
+# --------------------------------------------------------------------------- #
+# salt & pepper: u < salt_prob -> salt; u < salt_prob + pepper_prob -> pepper   #
+# --------------------------------------------------------------------------- #
+def draw_salt_pepper(
+    config: NoiseOperatorConfig,
+    rng: np.random.Generator,
+    element_shape: tuple[int, ...],
+    batch_size: int | None = None,
+) -> Params:
+    """``{"noise_mask": float32 uniforms in [0, 1) of (batch_size,) + element_shape}``."""
+    return {"noise_mask": uniform_levels(rng, params_shape(element_shape, batch_size))}
+
+
+def salt_pepper_values(config: NoiseOperatorConfig, image: np.ndarray) -> tuple[float, float]:
+    """The (salt, pepper) values for ``image``.
+
+    ``salt_value=None`` means 255 when the image is 0..255 data (max > 1.5),
+    else 1.0; ``pepper_value=None`` means 0.0.
+    """
+    salt = config.salt_value
+    if salt is None:
+        salt = 255.0 if uses_255_range(image) else 1.0
+    pepper = 0.0 if config.pepper_value is None else config.pepper_value
+    return float(salt), float(pepper)
+
+
+def salt_pepper_thresholds(config: NoiseOperatorConfig) -> tuple[np.float32, np.float32]:
+    """The two thresholds on the uniform level, rounded to float32.
+
+    The levels are float32, so the comparison is made in float32, exactly as
+    the compiled operator makes it: masks then agree bit for bit.
+    """
+    return PARAM_FLOAT(config.salt_prob), PARAM_FLOAT(config.salt_prob + config.pepper_prob)
+
+
+def apply_salt_pepper(config: NoiseOperatorConfig, image: np.ndarray, params: Params) -> np.ndarray:
+    """Replaces each value by salt, pepper or nothing by its level ``u``, then clips."""
+    levels = np.asarray(params["noise_mask"], dtype=PARAM_FLOAT)
+    salt, pepper = salt_pepper_values(config, image)
+    salt_below, pepper_below = salt_pepper_thresholds(config)
+    values = to_working(image)
+    values = np.where(levels < salt_below, salt, np.where(levels < pepper_below, pepper, values))
+    return from_working(clip(values, config.clip_range), np.asarray(image).dtype)
+
+
+# --------------------------------------------------------------------------- #
+# poisson: k ~ Poisson(x * lam_scale / s), output k * s / lam_scale            #
+# --------------------------------------------------------------------------- #
+def draw_poisson(
+    config: NoiseOperatorConfig,
+    rng: np.random.Generator,
+    element_shape: tuple[int, ...],
+    batch_size: int | None = None,
+) -> Params:
+    """``{"poisson_samples": float32 uniform levels of (batch_size,) + element_shape}``.
+
+    A Poisson count depends on the image (its mean is the pixel value), which
+    ``draw`` never sees; so the params are uniform quantile levels and
+    ``apply_poisson`` turns each into a count by inverting the Poisson CDF.
+    """
+    return {"poisson_samples": uniform_levels(rng, params_shape(element_shape, batch_size))}
+
+
+def poisson_scale(image: np.ndarray) -> float:
+    """``s``: 255 for 0..255 data (max > 1.5), else 1."""
+    return 255.0 if uses_255_range(image) else 1.0
+
+
+def apply_poisson(config: NoiseOperatorConfig, image: np.ndarray, params: Params) -> np.ndarray:
+    """Shot noise: ``k * s / lam_scale`` with ``k = F^-1(u; lam)``, then clip.
+
+    ``lam = max(x, 0) * (lam_scale / s)`` with ``s`` from ``poisson_scale``:
+    negative inputs are raised to 0.  The output has mean ``x`` and variance
+    ``x * s / lam_scale``: a larger ``lam_scale`` gives *less* relative noise
+    (the seed page's "higher = more noise" contradicts its own formula
+    ``Poisson(x * lam_scale) / lam_scale``; the formula is what is specified).
+    NaN stays NaN, +inf stays +inf (before clipping).
+    """
+    scale = poisson_scale(image)
+    values = np.maximum(to_working(image), 0.0)
+    lam = values * (config.lam_scale / scale)
+    counts = poisson_quantile(params["poisson_samples"], lam)
+    values = counts * (scale / config.lam_scale)
+    return from_working(clip(values, config.clip_range), np.asarray(image).dtype)
