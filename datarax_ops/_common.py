@@ -48,7 +48,9 @@ def from_working(values: Array, dtype: jnp.dtype) -> Array:
     in_range = jnp.clip(rounded, float(info.min), float(info.max)).astype(dtype)
     high = jnp.asarray(info.max, dtype)
     low = jnp.asarray(info.min, dtype)
-    return jnp.where(rounded >= float(info.max), high, jnp.where(rounded <= float(info.min), low, in_range))
+    return jnp.where(
+        rounded >= float(info.max), high, jnp.where(rounded <= float(info.min), low, in_range)
+    )
 
 
 def clip(values: Array, clip_range: tuple[float, float] | None) -> Array:
@@ -135,7 +137,9 @@ def as_typed_key(key: Array | np.ndarray) -> tuple[Array, bool]:
     """
     if isinstance(key, (jax.Array, np.ndarray)) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.ndim > 1:
-            raise TypeError(f"rng must be one key or a (batch,) array of keys, got shape {key.shape}")
+            raise TypeError(
+                f"rng must be one key or a (batch,) array of keys, got shape {key.shape}"
+            )
         return key, key.ndim == 1
     if isinstance(key, (jax.Array, np.ndarray)) and key.dtype == jnp.uint32:
         impl_width = jax.random.key_data(jax.random.key(0)).shape[-1]

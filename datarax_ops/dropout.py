@@ -106,7 +106,11 @@ class DropoutOperator(ImageOperator):
     config: DropoutOperatorConfig
 
     def __init__(
-        self, config: DropoutOperatorConfig, *, rngs: nnx.Rngs | None = None, name: str | None = None
+        self,
+        config: DropoutOperatorConfig,
+        *,
+        rngs: nnx.Rngs | None = None,
+        name: str | None = None,
     ) -> None:
         if not isinstance(config, DropoutOperatorConfig):
             raise TypeError(

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from flax.errors import TraceContextError
 
 from datarax_ops._common import as_typed_key, drop_field, get_field, has_field, set_field
 from datarax_ops.batch import Batch, record_index
@@ -69,7 +70,14 @@ class Kernel(Protocol):
 
 
 def fixed_pattern_key() -> Array:
+    """The key of the deterministic mode's one pattern."""
     return jax.random.key(FIXED_PATTERN_SEED)
+
+
+def fixed_pattern_keys(count: int) -> Array:
+    """``(count,)`` copies of ``fixed_pattern_key()``: every record gets the same pattern."""
+    data = jax.random.key_data(fixed_pattern_key())
+    return jax.random.wrap_key_data(jnp.broadcast_to(data, (count, *data.shape)))
 
 
 def record_keys(base_key_data: Array, indices: Array) -> Array:
@@ -85,36 +93,51 @@ def map_records(fn: Callable[..., Array], strategy: str, *args: PyTree) -> Array
     return jax.vmap(fn)(*args)
 
 
+def draw_and_apply(kernel: Kernel, key: Array, image: Array) -> Array:
+    """One record: draw its params from ``key`` and apply them to ``image``.
+
+    Every path that draws internally (one element, a batch under vmap or scan,
+    eager or inside jit) runs this same function, so XLA compiles the draw and
+    the arithmetic together the same way everywhere and the results are
+    bit-identical.  (Compiled together, ``x + std * z`` may become one fused
+    multiply-add; with params passed in from outside, ``apply`` adds the
+    materialised noise, exactly as the reference does.)
+    """
+    return kernel.apply(image, kernel.draw(key, tuple(image.shape)))
+
+
 @functools.lru_cache(maxsize=512)
 def batch_program(kernel: Kernel, stochastic: bool, strategy: str) -> Callable[..., Array]:
     """The compiled ``(base_key_data, indices, images) -> images`` of one operator setup.
 
     ``images`` has shape ``(batch, *element_shape)``; ``indices`` is ``(batch,)``
-    uint32.  Cached per (kernel, stochastic, strategy), so an eager ``op(batch)``
-    loop compiles once per input structure.
+    uint32 (ignored when deterministic: every record uses the fixed pattern).
+    Cached per (kernel, stochastic, strategy), so an eager ``op(batch)`` loop
+    compiles once per input structure.
     """
 
     def program(base_key_data: Array, indices: Array, images: Array) -> Array:
         TRACE_COUNTS[kernel] += 1
-        element_shape = tuple(images.shape[1:])
         if stochastic:
             keys = record_keys(base_key_data, indices)
-            return map_records(
-                lambda key, image: kernel.apply(image, kernel.draw(key, element_shape)),
-                strategy,
-                keys,
-                images,
-            )
-        pattern = kernel.draw(fixed_pattern_key(), element_shape)
-        return map_records(lambda image: kernel.apply(image, pattern), strategy, images)
+        else:
+            keys = fixed_pattern_keys(images.shape[0])
+        return map_records(functools.partial(draw_and_apply, kernel), strategy, keys, images)
 
     return jax.jit(program)
 
 
 @functools.lru_cache(maxsize=512)
-def element_programs(kernel: Kernel) -> tuple[Callable[..., Params], Callable[..., Array]]:
-    """Compiled ``draw(key, element_shape)`` and ``apply(image, params)`` for one element."""
-    return jax.jit(kernel.draw, static_argnums=1), jax.jit(kernel.apply)
+def element_programs(
+    kernel: Kernel,
+) -> tuple[Callable[..., Params], Callable[..., Array], Callable[..., Array]]:
+    """Compiled ``draw(key, element_shape)``, ``apply(image, params)`` and
+    ``draw_and_apply(key, image)`` for one element."""
+    return (
+        jax.jit(kernel.draw, static_argnums=1),
+        jax.jit(kernel.apply),
+        jax.jit(functools.partial(draw_and_apply, kernel)),
+    )
 
 
 class _StatsStore:
@@ -270,7 +293,9 @@ class ImageOperator(nnx.Module):
         key = self._kernel.param_key
         if not isinstance(random_params, dict) or key not in random_params:
             got = sorted(random_params) if isinstance(random_params, dict) else type(random_params)
-            raise KeyError(f"random_params for mode {self.config.mode!r} need key {key!r}, got {got}")
+            raise KeyError(
+                f"random_params for mode {self.config.mode!r} need key {key!r}, got {got}"
+            )
         value = jnp.asarray(random_params[key])
         expected = self._kernel.param_shape(element_shape)
         if value.shape != expected:
@@ -291,10 +316,14 @@ class ImageOperator(nnx.Module):
         _check_numeric(image, self.config.field_key)
         image = jnp.asarray(image)
         if batched and image.ndim == 0:
-            raise ValueError(f"batch field {self.config.field_key!r} needs a batch axis, got a scalar")
+            raise ValueError(
+                f"batch field {self.config.field_key!r} needs a batch axis, got a scalar"
+            )
         for aux in self.config.auxiliary_fields or []:
             if not has_field(data, aux):
-                raise KeyError(f"auxiliary field {aux!r} not found in data with keys {sorted(data)}")
+                raise KeyError(
+                    f"auxiliary field {aux!r} not found in data with keys {sorted(data)}"
+                )
         if (
             self.config.validate_domain_constraints
             and _is_concrete(image)
@@ -340,20 +369,17 @@ class ImageOperator(nnx.Module):
         """
         del stats  # noise and dropout use no statistics
         image = self._source(data, batched=False)
-        element_shape = tuple(image.shape)
-        draw, apply_fn = element_programs(self._kernel)
+        _, apply_fn, draw_and_apply_fn = element_programs(self._kernel)
         if not self.stochastic:
-            params = draw(fixed_pattern_key(), element_shape)
+            output = draw_and_apply_fn(fixed_pattern_key(), image)
         elif random_params is not None:
-            params = self._checked_params(random_params, element_shape)
+            output = apply_fn(image, self._checked_params(random_params, tuple(image.shape)))
         else:
             index = record_index(metadata)
             if index is None:
-                index = self._record_counter[...]
-                self._record_counter[...] += 1
+                index = self._next_record_index()
             key = record_keys(self._base_key[...], jnp.asarray([index], jnp.uint32))[0]
-            params = draw(key, element_shape)
-        output = apply_fn(image, params)
+            output = draw_and_apply_fn(key, image)
         self._count(1)
         return self._route_output(data, output), state, metadata
 
@@ -428,10 +454,30 @@ class ImageOperator(nnx.Module):
     # Operation statistics                                                #
     # ------------------------------------------------------------------ #
     def _count(self, records: int) -> None:
-        if self._kernel.is_identity():
-            self._skipped_count[...] += records
-        else:
-            self._applied_count[...] += records
+        """Adds ``records`` to the applied (or, for a no-op mode, skipped) counter.
+
+        Under a plain JAX transform of a closed-over operator (``jax.vmap`` or
+        ``jax.grad`` around ``apply``) NNX state cannot change; the counters are
+        then left as they are rather than failing the transform.
+        """
+        counter = self._skipped_count if self._kernel.is_identity() else self._applied_count
+        try:
+            counter[...] += records
+        except TraceContextError:
+            pass
+
+    def _next_record_index(self) -> Array:
+        """The record counter's value, advanced by one."""
+        try:
+            index = self._record_counter[...]
+            self._record_counter[...] += 1
+        except TraceContextError as error:
+            raise ValueError(
+                f"{type(self).__name__}.apply under a JAX transform of a closed-over operator "
+                "cannot advance the record counter: pass random_params (from "
+                "generate_random_params) or metadata with an 'index', or use nnx transforms"
+            ) from error
+        return index
 
     def get_operation_stats(self) -> dict[str, int]:
         """Records transformed (``applied_count``) and passed through as no-ops
@@ -536,8 +582,8 @@ class ImageOperator(nnx.Module):
                 f"{type(self).__name__}.copy needs a {type(self.config).__name__}, "
                 f"got {type(new_config).__name__}"
             )
-        source_rngs = rngs if rngs is not None else (
-            nnx.clone(self.rngs) if self.rngs is not None else None
+        source_rngs = (
+            rngs if rngs is not None else (nnx.clone(self.rngs) if self.rngs is not None else None)
         )
         twin = type(self)(new_config, rngs=source_rngs, name=name or self.name)
         if rngs is None and self.stochastic and twin.stochastic:
@@ -548,7 +594,9 @@ class ImageOperator(nnx.Module):
     # ------------------------------------------------------------------ #
     # Structure                                                           #
     # ------------------------------------------------------------------ #
-    def get_output_structure(self, sample_data: PyTree, sample_state: PyTree) -> tuple[PyTree, PyTree]:
+    def get_output_structure(
+        self, sample_data: PyTree, sample_state: PyTree
+    ) -> tuple[PyTree, PyTree]:
         """``(data structure, state structure)`` of one element's output, leaves None."""
 
         def transform(data: PyTree) -> PyTree:

@@ -63,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
 
     image = synthetic_image()
     rng = np.random.default_rng(args.seed)
-    print(f"synthetic image {image.shape} {image.dtype}, values in "
-          f"[{image.min():.3f}, {image.max():.3f}], seed {args.seed}\n")
+    print(
+        f"synthetic image {image.shape} {image.dtype}, values in "
+        f"[{image.min():.3f}, {image.max():.3f}], seed {args.seed}\n"
+    )
     header = f"{'mode':<24}{'changed':>9}{'mean d':>10}{'std d':>9}{'out min':>9}{'out max':>9}"
     print(header + "   spec predicts")
     print("-" * (len(header) + 40))
@@ -73,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         out = reference.apply(config, image, params)
         delta = out.astype(np.float64) - image
         changed = np.mean(out != image)
-        print(f"{label:<24}{changed:>9.3f}{delta.mean():>10.4f}{delta.std():>9.4f}"
-              f"{out.min():>9.3f}{out.max():>9.3f}   {predicted}")
+        print(
+            f"{label:<24}{changed:>9.3f}{delta.mean():>10.4f}{delta.std():>9.4f}"
+            f"{out.min():>9.3f}{out.max():>9.3f}   {predicted}"
+        )
         if isinstance(config, DropoutOperatorConfig) and config.mode == "channel":
             kept = params["keep_mask"].astype(int).tolist()
             print(f"{'':<24}channel keep mask: {kept}")

@@ -109,5 +109,6 @@ def poisson_quantile(levels: np.ndarray, lam: np.ndarray) -> np.ndarray:
         log_pmf[active] += log_lam[active] - np.log(k[active])
         log_cdf[active] = np.logaddexp(log_cdf[active], log_pmf[active])
         active = log_cdf < log_level
-    counts[finite] = k
+    # A level of exactly 0 is reached by k = 0 (the search above starts at k0).
+    counts[finite] = np.where(level_f <= 0.0, 0.0, k)
     return counts

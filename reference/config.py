@@ -74,7 +74,8 @@ def validate_module_config(config: DataraxModuleConfig) -> None:
         raise TypeError(f"batch_stats_fn must be callable or None, got {config.batch_stats_fn!r}")
     if config.precomputed_stats is not None and not isinstance(config.precomputed_stats, Mapping):
         raise TypeError(
-            f"precomputed_stats must be a dict or None, got {type(config.precomputed_stats).__name__}"
+            "precomputed_stats must be a dict or None, "
+            f"got {type(config.precomputed_stats).__name__}"
         )
     if config.batch_stats_fn is not None and config.precomputed_stats is not None:
         raise ValueError(
@@ -115,7 +116,9 @@ def validate_modality_config(config: ModalityOperatorConfig) -> None:
     _require_bool("validate_domain_constraints", config.validate_domain_constraints)
     if config.clip_range is not None:
         if not isinstance(config.clip_range, (tuple, list)) or len(config.clip_range) != 2:
-            raise ValueError(f"clip_range must be a (min, max) pair or None, got {config.clip_range!r}")
+            raise ValueError(
+                f"clip_range must be a (min, max) pair or None, got {config.clip_range!r}"
+            )
         low, high = config.clip_range
         for bound_name, bound in (("clip_range min", low), ("clip_range max", high)):
             if not _is_real(bound) or math.isnan(float(bound)):
@@ -135,7 +138,8 @@ def validate_noise_config(config: NoiseOperatorConfig) -> None:
     pepper = _require_probability("pepper_prob", config.pepper_prob)
     if salt + pepper > 1.0:
         raise ValueError(
-            f"salt_prob + pepper_prob must be <= 1, got {config.salt_prob!r} + {config.pepper_prob!r}"
+            "salt_prob + pepper_prob must be <= 1, "
+            f"got {config.salt_prob!r} + {config.pepper_prob!r}"
         )
     for name in ("salt_value", "pepper_value"):
         value = getattr(config, name)
@@ -205,6 +209,8 @@ class ModalityOperatorConfig(OperatorConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         validate_modality_config(self)
+        if isinstance(self.clip_range, list):  # a list is accepted; store a hashable tuple
+            object.__setattr__(self, "clip_range", tuple(self.clip_range))
 
 
 @dataclass(frozen=True)

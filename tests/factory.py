@@ -1,0 +1,52 @@
+"""How every test builds an operator: the one place a wrong variant can be swapped in.
+
+``nox -s power`` sets ``DATARAX_OPS_VARIANT=<name>`` and re-runs the suite;
+``make_operator`` then builds that deliberately wrong operator (from
+``tests/power/variants.py``) instead of the real one, and the suite must fail.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+import datarax_ops as dx
+
+VARIANT_ENV = "DATARAX_OPS_VARIANT"
+
+
+def active_variant() -> str | None:
+    return os.environ.get(VARIANT_ENV) or None
+
+
+def operator_class(config: Any) -> type:
+    """The class tests use for ``config``: the real one, or the active wrong variant."""
+    variant = active_variant()
+    if variant:
+        from tests.power.variants import variant_class
+
+        return variant_class(variant, config)
+    return dx.NoiseOperator if isinstance(config, dx.NoiseOperatorConfig) else dx.DropoutOperator
+
+
+def make_operator(config: Any, seed: int = 0, rngs: nnx.Rngs | None = None) -> Any:
+    """An operator for ``config`` with ``nnx.Rngs(seed)`` on its stream."""
+    if rngs is None:
+        stream = config.stream_name or "default"
+        rngs = nnx.Rngs(**{stream: seed})
+    return operator_class(config)(config, rngs=rngs)
+
+
+def batch_of(images: np.ndarray, field: str = "image", **extra: Any) -> dx.Batch:
+    """A ``Batch`` with ``images`` (leading batch axis) under ``field`` plus ``extra`` fields."""
+    data = {field: jnp.asarray(images), **{k: jnp.asarray(v) for k, v in extra.items()}}
+    return dx.Batch.from_parts(data=data, states={})
+
+
+def run_batch(op: Any, images: np.ndarray, field: str = "image") -> np.ndarray:
+    """``op(batch)`` on ``images``; the transformed field as NumPy."""
+    return np.asarray(op(batch_of(images, field)).data.get_value()[field])

@@ -1,0 +1,455 @@
+"""Statistical checks shared by every statistical test of the suite.
+
+Each ``assert_*`` function runs one classical test (``scipy.stats``), appends
+its :class:`CheckResult` to :data:`RESULTS` and raises :class:`StatCheckError`
+(an ``AssertionError``) when the p-value falls below ``alpha``.
+
+False-alarm budget
+------------------
+A correct implementation still fails a check with probability ``alpha``.
+Every check runs at ``ALPHA = 1e-5`` unless its test states otherwise, and
+the suite counts its checks (:data:`RESULTS`).  Most statistical tests are
+Hypothesis tests, so every example is one to three checks: the examples
+multiply the checks.  Measured: the reference and kit tests make about 370
+checks under the ``ci`` profile (25 examples a test, plus the explicit
+``@example`` cases) and about 2300 under ``thorough`` (200 examples).  The
+tests of the compiled operators add their own (each file states its count);
+budgeting 1000 checks for ``ci`` and 5000 for ``thorough``, the union bound
+puts a fresh-seeded run's false-alarm probability below ``1000 * 1e-5 = 1 %``
+and ``5 %`` respectively.  (A derandomized run with fixed seeds has none:
+see below.)
+
+By default every seed is fixed (:func:`seed_for` hashes the test's name and
+the ``ci`` Hypothesis profile is derandomized), so a green run stays green:
+the only way to turn it red is a change of the code under test.  Setting
+``DATARAX_OPS_STATS_SEED=fresh`` mixes fresh entropy into every seed (the
+salt is printed in the pytest header); ``DATARAX_OPS_STATS_SEED=<integer>``
+replays a fresh run's seeds with that salt (the ``thorough`` profile's
+Hypothesis examples are random too: a failure prints its ``@reproduce_failure``
+blob).  ``DATARAX_OPS_STATS_SCALE=k`` multiplies
+every sample size by ``k``: the detectable deviations quoted in the tests'
+docstrings shrink by ``sqrt(k)``.
+
+Sizing: at ``alpha = 1e-5`` a two-sided z-type test detects a shift of
+``(4.417 + 2.326) = 6.74`` standard errors with power 0.99; a chi-square test
+with 1 or 2 degrees of freedom needs a non-centrality of about 45 or 50; the
+Kolmogorov-Smirnov test needs ``sqrt(n) * D`` of about 3.6.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+ALPHA: float = 1e-5
+"""Default per-check false-alarm level (see the module docstring for the suite budget)."""
+
+SCALE_ENV = "DATARAX_OPS_STATS_SCALE"
+SEED_ENV = "DATARAX_OPS_STATS_SEED"
+
+
+# --------------------------------------------------------------------------- #
+# Sample sizes and seeds                                                       #
+# --------------------------------------------------------------------------- #
+def stats_scale() -> int:
+    """The sample-size multiplier ``DATARAX_OPS_STATS_SCALE`` (default 1, at least 1)."""
+    raw = os.environ.get(SCALE_ENV, "1")
+    try:
+        scale = int(raw)
+    except ValueError:
+        raise ValueError(f"{SCALE_ENV} must be a positive integer, got {raw!r}") from None
+    if scale < 1:
+        raise ValueError(f"{SCALE_ENV} must be a positive integer, got {raw!r}")
+    return scale
+
+
+def scaled(n: int) -> int:
+    """``n`` multiplied by :func:`stats_scale`: the sample size a test should use."""
+    return int(n) * stats_scale()
+
+
+def tiled(element: np.ndarray, n: int) -> np.ndarray:
+    """``element`` repeated along a new leading axis until it holds at least ``n`` values.
+
+    The reference applies element-wise modes to an array of any shape, so a
+    tiled element is a cheap way to get a large sample from a small image.
+    """
+    element = np.asarray(element)
+    copies = max(1, -(-int(n) // max(1, element.size)))
+    return np.broadcast_to(element, (copies, *element.shape)).copy()
+
+
+def fresh_seeds() -> bool:
+    """True when ``DATARAX_OPS_STATS_SEED=fresh``: seeds change from run to run."""
+    return os.environ.get(SEED_ENV) == "fresh"
+
+
+_FRESH_SALT: int | None = None
+
+
+def seed_salt() -> int | None:
+    """The salt mixed into every seed: None by default (fixed seeds).
+
+    ``fresh`` draws one salt per process from ``os.urandom``; an integer value
+    of ``DATARAX_OPS_STATS_SEED`` is used as the salt (to replay a fresh run).
+    """
+    global _FRESH_SALT
+    value = os.environ.get(SEED_ENV, "")
+    if value == "fresh":
+        if _FRESH_SALT is None:
+            _FRESH_SALT = int.from_bytes(os.urandom(8), "little") & (2**63 - 1)
+        return _FRESH_SALT
+    if value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def seed_for(name: str) -> int:
+    """A stable 63-bit seed for ``name`` (sha256, not ``hash()``, which is salted per process)."""
+    salt = seed_salt()
+    text = name if salt is None else f"{name}#salt={salt}"
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def rng_for(name: str) -> np.random.Generator:
+    """A ``numpy.random.Generator`` seeded with :func:`seed_for` ``(name)``."""
+    return np.random.default_rng(seed_for(name))
+
+
+# --------------------------------------------------------------------------- #
+# Results                                                                      #
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class CheckResult:
+    """One statistical check: which test, of what, its statistic and p-value, its level."""
+
+    check: str
+    what: str
+    statistic: float
+    pvalue: float
+    alpha: float
+
+    @property
+    def rejected(self) -> bool:
+        return self.pvalue < self.alpha
+
+
+class StatCheckError(AssertionError):
+    """A statistical check rejected its null hypothesis; ``.result`` holds the details."""
+
+    def __init__(self, result: CheckResult) -> None:
+        self.result = result
+        super().__init__(
+            f"{result.check} rejected {result.what}: p={result.pvalue:.3g} < "
+            f"alpha={result.alpha:.1g} (statistic={result.statistic:.6g})"
+        )
+
+
+RESULTS: list[CheckResult] = []
+"""Every check made in this process, in order (read by the power tooling)."""
+
+
+def _check_alpha(alpha: float) -> float:
+    alpha = float(alpha)
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    return alpha
+
+
+def _finish(check: str, what: str, statistic: float, pvalue: float, alpha: float) -> CheckResult:
+    pvalue = float(pvalue)
+    if math.isnan(pvalue):
+        pvalue = 0.0  # a statistic that cannot be computed is a failure, not a pass
+    result = CheckResult(
+        check=check,
+        what=what,
+        statistic=float(statistic),
+        pvalue=min(max(pvalue, 0.0), 1.0),
+        alpha=alpha,
+    )
+    RESULTS.append(result)
+    if result.rejected:
+        raise StatCheckError(result)
+    return result
+
+
+def _sample(sample: Any, name: str = "sample", min_size: int = 1) -> np.ndarray:
+    values = np.asarray(sample, dtype=np.float64).ravel()
+    if values.size < min_size:
+        raise ValueError(f"{name} needs at least {min_size} values, got {values.size}")
+    return values
+
+
+# --------------------------------------------------------------------------- #
+# Continuous distributions                                                     #
+# --------------------------------------------------------------------------- #
+def assert_ks_1samp(
+    sample: Any,
+    cdf: Callable[[np.ndarray], np.ndarray] | Any,
+    *,
+    what: str,
+    alpha: float = ALPHA,
+) -> CheckResult:
+    """Kolmogorov-Smirnov test of ``sample`` against a continuous ``cdf``.
+
+    ``cdf`` is a callable or a frozen ``scipy.stats`` distribution.  NaN or
+    infinite values in the sample fail the check.
+    """
+    alpha = _check_alpha(alpha)
+    values = _sample(sample)
+    if not np.all(np.isfinite(values)):
+        return _finish("ks_1samp", what, math.inf, 0.0, alpha)
+    cdf_fn = cdf.cdf if hasattr(cdf, "cdf") else cdf
+    res = stats.ks_1samp(values, cdf_fn)
+    return _finish("ks_1samp", what, res.statistic, res.pvalue, alpha)
+
+
+def assert_ks_2samp(a: Any, b: Any, *, what: str, alpha: float = ALPHA) -> CheckResult:
+    """Two-sample Kolmogorov-Smirnov test: ``a`` and ``b`` have the same distribution."""
+    alpha = _check_alpha(alpha)
+    xa, xb = _sample(a, "a"), _sample(b, "b")
+    if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(xb))):
+        return _finish("ks_2samp", what, math.inf, 0.0, alpha)
+    res = stats.ks_2samp(xa, xb)
+    return _finish("ks_2samp", what, res.statistic, res.pvalue, alpha)
+
+
+def assert_normal_mean(
+    sample: Any, mean: float, std: float, *, what: str, alpha: float = ALPHA
+) -> CheckResult:
+    """Two-sided z-test that ``sample`` (known ``std``) has mean ``mean``."""
+    alpha = _check_alpha(alpha)
+    values = _sample(sample)
+    if not std > 0:
+        raise ValueError(f"std must be > 0, got {std!r}")
+    z = (values.mean() - mean) / (std / math.sqrt(values.size))
+    if not math.isfinite(z):
+        return _finish("normal_mean", what, math.inf, 0.0, alpha)
+    return _finish("normal_mean", what, z, 2.0 * stats.norm.sf(abs(z)), alpha)
+
+
+def assert_normal_variance(
+    sample: Any, variance: float, *, what: str, alpha: float = ALPHA
+) -> CheckResult:
+    """Two-sided chi-square test that a normal ``sample`` has variance ``variance``.
+
+    The mean is estimated: ``(n - 1) s^2 / variance ~ chi2(n - 1)``.
+    """
+    alpha = _check_alpha(alpha)
+    values = _sample(sample, min_size=2)
+    if not variance > 0:
+        raise ValueError(f"variance must be > 0, got {variance!r}")
+    dof = values.size - 1
+    statistic = dof * values.var(ddof=1) / variance
+    if not math.isfinite(statistic):
+        return _finish("normal_variance", what, math.inf, 0.0, alpha)
+    pvalue = 2.0 * min(stats.chi2.cdf(statistic, dof), stats.chi2.sf(statistic, dof))
+    return _finish("normal_variance", what, statistic, pvalue, alpha)
+
+
+# --------------------------------------------------------------------------- #
+# Counts                                                                       #
+# --------------------------------------------------------------------------- #
+def _pool_ordered(
+    observed: np.ndarray, expected: np.ndarray, min_expected: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merges adjacent bins left to right until each has ``expected >= min_expected``.
+
+    A sparse bin joins its right neighbour; a sparse remainder at the end joins
+    the last complete bin.  Totals are preserved.
+    """
+    pooled_o: list[float] = []
+    pooled_e: list[float] = []
+    acc_o = acc_e = 0.0
+    for o, e in zip(observed, expected, strict=True):
+        acc_o += float(o)
+        acc_e += float(e)
+        if acc_e >= min_expected:
+            pooled_o.append(acc_o)
+            pooled_e.append(acc_e)
+            acc_o = acc_e = 0.0
+    if acc_o > 0 or acc_e > 0:
+        if pooled_e:
+            pooled_o[-1] += acc_o
+            pooled_e[-1] += acc_e
+        else:
+            pooled_o.append(acc_o)
+            pooled_e.append(acc_e)
+    return np.asarray(pooled_o), np.asarray(pooled_e)
+
+
+def _chisquare_gof(
+    observed: np.ndarray, probs: np.ndarray, min_expected: float
+) -> tuple[float, float]:
+    """(statistic, p-value) of a pooled chi-square goodness-of-fit test."""
+    total = observed.sum()
+    # An outcome of probability exactly 0 that happens is an exact rejection.
+    if np.any((probs == 0) & (observed > 0)):
+        return math.inf, 0.0
+    pooled_o, pooled_e = _pool_ordered(observed, probs * total, min_expected)
+    if pooled_o.size < 2:
+        return 0.0, 1.0
+    statistic = float(np.sum((pooled_o - pooled_e) ** 2 / pooled_e))
+    return statistic, float(stats.chi2.sf(statistic, pooled_o.size - 1))
+
+
+def _counts(values: Any, name: str) -> np.ndarray:
+    counts = np.asarray(values, dtype=np.float64).ravel()
+    if counts.size == 0:
+        raise ValueError(f"{name} is empty")
+    if np.any(counts < 0) or not np.all(np.isfinite(counts)):
+        raise ValueError(f"{name} must be finite non-negative counts, got {counts!r}")
+    return counts
+
+
+def assert_chisquare_gof(
+    observed_counts: Sequence[float] | np.ndarray,
+    expected_probs: Sequence[float] | np.ndarray,
+    *,
+    what: str,
+    alpha: float = ALPHA,
+    min_expected: float = 5.0,
+) -> CheckResult:
+    """Chi-square goodness of fit of category counts against category probabilities.
+
+    Bins are taken in the given order; a bin whose expected count is below
+    ``min_expected`` is pooled with its neighbour (so order them so that
+    neighbours are comparable, e.g. by value).  When a single bin remains the
+    check passes trivially with p-value 1.  A category of probability exactly 0
+    that was observed fails with p-value 0.
+    """
+    alpha = _check_alpha(alpha)
+    observed = _counts(observed_counts, "observed_counts")
+    probs = np.asarray(expected_probs, dtype=np.float64).ravel()
+    if probs.shape != observed.shape:
+        raise ValueError(f"{observed.size} observed bins but {probs.size} probabilities")
+    if np.any(probs < 0) or abs(probs.sum() - 1.0) > 1e-6:
+        raise ValueError(f"expected_probs must be >= 0 and sum to 1, got {probs!r}")
+    if observed.sum() == 0:
+        raise ValueError("observed_counts are all zero: nothing to test")
+    statistic, pvalue = _chisquare_gof(observed, probs / probs.sum(), min_expected)
+    return _finish("chisquare_gof", what, statistic, pvalue, alpha)
+
+
+def assert_chisquare_homogeneity(
+    counts_a: Sequence[float] | np.ndarray,
+    counts_b: Sequence[float] | np.ndarray,
+    *,
+    what: str,
+    alpha: float = ALPHA,
+    min_expected: float = 5.0,
+) -> CheckResult:
+    """Chi-square test that two samples of category counts share one distribution.
+
+    A 2 x K contingency table; empty columns are dropped and adjacent sparse
+    columns pooled until every expected cell is at least ``min_expected``.
+    One remaining column passes trivially with p-value 1.
+    """
+    alpha = _check_alpha(alpha)
+    a = _counts(counts_a, "counts_a")
+    b = _counts(counts_b, "counts_b")
+    if a.shape != b.shape:
+        raise ValueError(f"counts_a has {a.size} bins, counts_b {b.size}")
+    rows = np.array([a.sum(), b.sum()])
+    if np.any(rows == 0):
+        raise ValueError("both samples need at least one count")
+    total = rows.sum()
+    columns = a + b
+    # Expected cell = row * column / total: pool columns until the smaller row's cell is big enough.
+    column_needed = min_expected * total / rows.min()
+    keep = columns > 0
+    pooled_a, _ = _pool_ordered(a[keep], columns[keep], column_needed)
+    pooled_b, _ = _pool_ordered(b[keep], columns[keep], column_needed)
+    if pooled_a.size < 2:
+        return _finish("chisquare_homogeneity", what, 0.0, 1.0, alpha)
+    table = np.vstack([pooled_a, pooled_b])
+    expected = np.outer(rows, table.sum(axis=0)) / total
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    pvalue = float(stats.chi2.sf(statistic, table.shape[1] - 1))
+    return _finish("chisquare_homogeneity", what, statistic, pvalue, alpha)
+
+
+def assert_binomial(
+    successes: int, trials: int, p: float, *, what: str, alpha: float = ALPHA
+) -> CheckResult:
+    """Exact two-sided binomial test (``scipy.stats.binomtest``) of ``successes`` of ``trials``.
+
+    ``p == 0`` and ``p == 1`` are exact: any success (any failure) fails with p-value 0.
+    """
+    alpha = _check_alpha(alpha)
+    k, n, p = int(successes), int(trials), float(p)
+    if n < 0 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= successes <= trials, got {k} of {n}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be in [0, 1], got {p!r}")
+    if n == 0:
+        return _finish("binomial", what, 0.0, 1.0, alpha)
+    if p == 0.0 or p == 1.0:
+        expected = 0 if p == 0.0 else n
+        mismatch = abs(k - expected)
+        return _finish("binomial", what, k / n, 1.0 if mismatch == 0 else 0.0, alpha)
+    res = stats.binomtest(k, n, p, alternative="two-sided")
+    return _finish("binomial", what, k / n, res.pvalue, alpha)
+
+
+def assert_poisson_counts(
+    counts: Any, lam: float, *, what: str, alpha: float = ALPHA
+) -> CheckResult:
+    """Chi-square goodness of fit of integer ``counts`` to ``Poisson(lam)``.
+
+    Bins are the counts ``0, 1, ...`` up to far into the upper tail, then one
+    tail bin; sparse bins are pooled with their neighbours.  Counts that are
+    negative or not integers fail with p-value 0; ``lam == 0`` requires every
+    count to be 0.
+    """
+    alpha = _check_alpha(alpha)
+    values = np.asarray(counts, dtype=np.float64).ravel()
+    lam = float(lam)
+    if values.size == 0:
+        raise ValueError("counts is empty")
+    if not (math.isfinite(lam) and lam >= 0):
+        raise ValueError(f"lam must be finite and >= 0, got {lam!r}")
+    finite = np.all(np.isfinite(values))
+    if not finite or np.any(values < 0) or np.any(values != np.round(values)):
+        return _finish("poisson_counts", what, math.inf, 0.0, alpha)
+    if lam == 0.0:
+        nonzero = int(np.count_nonzero(values))
+        return _finish("poisson_counts", what, nonzero, 1.0 if nonzero == 0 else 0.0, alpha)
+    dist = stats.poisson(lam)
+    cap = int(dist.isf(1e-15)) + 1  # mass above the cap is < 1e-15: the tail bin
+    ks = np.arange(cap + 1)
+    observed = np.bincount(np.minimum(values, cap + 1).astype(np.int64), minlength=cap + 2)
+    probs = np.concatenate([dist.pmf(ks), [dist.sf(cap)]])
+    statistic, pvalue = _chisquare_gof(observed.astype(np.float64), probs / probs.sum(), 5.0)
+    return _finish("poisson_counts", what, statistic, pvalue, alpha)
+
+
+__all__ = [
+    "ALPHA",
+    "RESULTS",
+    "CheckResult",
+    "StatCheckError",
+    "assert_binomial",
+    "assert_chisquare_gof",
+    "assert_chisquare_homogeneity",
+    "assert_ks_1samp",
+    "assert_ks_2samp",
+    "assert_normal_mean",
+    "assert_normal_variance",
+    "assert_poisson_counts",
+    "fresh_seeds",
+    "rng_for",
+    "scaled",
+    "seed_for",
+    "seed_salt",
+    "stats_scale",
+    "tiled",
+]

@@ -1,0 +1,251 @@
+"""Hypothesis strategies for configurations, element shapes and images.
+
+In the style of the array-api-tests: every strategy builds only *valid*
+values (a config the validation accepts, an image of the requested range), so
+a test never filters.  Edge values are drawn on purpose: probabilities of
+exactly 0 and 1, ``noise_std`` of 0 and 1e-6, ``lam_scale`` at 0.1 and 1000,
+1x1x1 elements, constant images.
+
+Images are drawn as a seed, not element by element: the values come from a
+``numpy.random.Generator`` seeded with a Hypothesis integer, which keeps
+64x64x4 examples fast (Hypothesis still replays and shrinks them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from reference.config import (
+    DROPOUT_MODES,
+    NOISE_MODES,
+    DropoutOperatorConfig,
+    NoiseOperatorConfig,
+)
+
+FIELD_KEY = "image"
+
+# --------------------------------------------------------------------------- #
+# Scalars                                                                      #
+# --------------------------------------------------------------------------- #
+
+
+def _finite(lo: float, hi: float) -> st.SearchStrategy[float]:
+    return st.floats(min_value=lo, max_value=hi, allow_nan=False, allow_infinity=False)
+
+
+def log_uniform(lo: float, hi: float) -> st.SearchStrategy[float]:
+    """Floats in ``[lo, hi]`` spread evenly in ``log10``, both ends included exactly."""
+    exponents = _finite(float(np.log10(lo)), float(np.log10(hi)))
+    inner = exponents.map(lambda e: float(min(max(10.0**e, lo), hi)))
+    return st.one_of(st.sampled_from([lo, hi]), inner)
+
+
+def probabilities(upper: float = 1.0) -> st.SearchStrategy[float]:
+    """Probabilities in ``[0, upper]``, with 0 and ``upper`` themselves drawn often."""
+    upper = float(upper)
+    if upper <= 0.0:
+        return st.just(0.0)
+    return st.one_of(
+        st.sampled_from([0.0, upper]),
+        _finite(0.0, upper),
+        log_uniform(min(1e-4, upper), upper),
+    )
+
+
+def noise_stds() -> st.SearchStrategy[float]:
+    """0, 1e-6, ... up to 100 (log-uniform in between)."""
+    return st.one_of(st.just(0.0), log_uniform(1e-6, 100.0))
+
+
+def noise_means() -> st.SearchStrategy[float]:
+    return st.one_of(st.just(0.0), _finite(-1.0, 1.0))
+
+
+def lam_scales() -> st.SearchStrategy[float]:
+    """``lam_scale`` in ``[0.1, 1000]``, log-uniform, 1.0 included."""
+    return st.one_of(st.just(1.0), log_uniform(0.1, 1000.0))
+
+
+def fill_values() -> st.SearchStrategy[float | None]:
+    """``salt_value`` / ``pepper_value``: None (automatic) or a float."""
+    return st.one_of(
+        st.none(),
+        st.sampled_from([0.0, 1.0, 0.5, 255.0]),
+        _finite(-10.0, 300.0),
+    )
+
+
+@st.composite
+def clip_ranges(draw: st.DrawFn) -> tuple[float, float] | None:
+    """None, a usual range, or any ``(lo, hi)`` with ``lo < hi``."""
+    kind = draw(st.sampled_from(["none", "usual", "any"]))
+    if kind == "none":
+        return None
+    if kind == "usual":
+        return draw(st.sampled_from([(0.0, 1.0), (0.0, 255.0), (-1.0, 1.0), (0.25, 0.75)]))
+    lo = draw(_finite(-300.0, 300.0))
+    width = draw(log_uniform(1e-3, 600.0))
+    hi = lo + width
+    if not lo < hi:  # cannot happen for these magnitudes; keep the strategy valid anyway
+        hi = np.nextafter(lo, np.inf)
+    return (float(lo), float(hi))
+
+
+# --------------------------------------------------------------------------- #
+# Configurations                                                               #
+# --------------------------------------------------------------------------- #
+@st.composite
+def _noise_configs(draw: st.DrawFn, mode: str | None, fixed: dict[str, Any]) -> NoiseOperatorConfig:
+    kwargs: dict[str, Any] = {"field_key": FIELD_KEY, "stochastic": False}
+
+    def pick(name: str, strategy: st.SearchStrategy[Any]) -> Any:
+        return fixed[name] if name in fixed else draw(strategy)
+
+    kwargs["mode"] = mode if mode is not None else pick("mode", st.sampled_from(NOISE_MODES))
+    kwargs["noise_std"] = pick("noise_std", noise_stds())
+    kwargs["noise_mean"] = pick("noise_mean", noise_means())
+    salt = pick("salt_prob", probabilities())
+    pepper = pick("pepper_prob", probabilities(1.0 - salt))
+    if "pepper_prob" not in fixed and salt + pepper > 1.0:  # float rounding guard
+        pepper = max(0.0, 1.0 - salt)
+    kwargs["salt_prob"], kwargs["pepper_prob"] = salt, pepper
+    kwargs["salt_value"] = pick("salt_value", fill_values())
+    kwargs["pepper_value"] = pick("pepper_value", fill_values())
+    kwargs["lam_scale"] = pick("lam_scale", lam_scales())
+    kwargs["clip_range"] = pick("clip_range", clip_ranges())
+    kwargs.update(fixed)  # fixed fields always win
+    return NoiseOperatorConfig(**kwargs)
+
+
+def noise_configs(mode: str | None = None, **fixed: Any) -> st.SearchStrategy[NoiseOperatorConfig]:
+    """Valid ``NoiseOperatorConfig`` values; ``mode`` and any field in ``fixed`` are held fixed."""
+    if mode is not None and mode not in NOISE_MODES:
+        raise ValueError(f"mode must be one of {NOISE_MODES}, got {mode!r}")
+    return _noise_configs(mode, dict(fixed))
+
+
+@st.composite
+def _dropout_configs(
+    draw: st.DrawFn, mode: str | None, fixed: dict[str, Any]
+) -> DropoutOperatorConfig:
+    kwargs: dict[str, Any] = {"field_key": FIELD_KEY, "stochastic": False}
+
+    def pick(name: str, strategy: st.SearchStrategy[Any]) -> Any:
+        return fixed[name] if name in fixed else draw(strategy)
+
+    kwargs["mode"] = mode if mode is not None else pick("mode", st.sampled_from(DROPOUT_MODES))
+    kwargs["dropout_rate"] = pick("dropout_rate", probabilities())
+    kwargs["clip_range"] = pick("clip_range", clip_ranges())
+    kwargs.update(fixed)  # fixed fields always win
+    return DropoutOperatorConfig(**kwargs)
+
+
+def dropout_configs(
+    mode: str | None = None, **fixed: Any
+) -> st.SearchStrategy[DropoutOperatorConfig]:
+    """Valid ``DropoutOperatorConfig`` values (``dropout_rate`` includes exactly 0 and 1)."""
+    if mode is not None and mode not in DROPOUT_MODES:
+        raise ValueError(f"mode must be one of {DROPOUT_MODES}, got {mode!r}")
+    return _dropout_configs(mode, dict(fixed))
+
+
+# --------------------------------------------------------------------------- #
+# Shapes and images                                                            #
+# --------------------------------------------------------------------------- #
+def element_shapes(
+    min_side: int = 1, max_side: int = 64, max_channels: int = 4
+) -> st.SearchStrategy[tuple[int, int, int]]:
+    """``(H, W, C)`` element shapes, from ``1x1x1`` to ``max_side x max_side x max_channels``."""
+    side = st.integers(min_value=min_side, max_value=max_side)
+    return st.tuples(side, side, st.integers(min_value=1, max_value=max_channels))
+
+
+VALUE_RANGES = ("unit", "byte")
+
+
+def range_high(value_range: str) -> float:
+    """The top of a value range: 1.0 for ``"unit"``, 255.0 for ``"byte"``."""
+    return {"unit": 1.0, "byte": 255.0}[value_range]
+
+
+@st.composite
+def _images(
+    draw: st.DrawFn,
+    shape: tuple[int, ...] | st.SearchStrategy[tuple[int, ...]] | None,
+    dtype: np.dtype,
+    value_range: str | None,
+) -> np.ndarray:
+    if shape is None:
+        shape = draw(element_shapes())
+    elif isinstance(shape, st.SearchStrategy):
+        shape = draw(shape)
+    shape = tuple(int(d) for d in shape)
+    is_int = np.issubdtype(dtype, np.integer)
+    if value_range is None:
+        value_range = "byte" if is_int else draw(st.sampled_from(VALUE_RANGES))
+    high = range_high(value_range)
+
+    kind = draw(st.sampled_from(["constant", "random", "random_with_extremes", "random_levels"]))
+    if kind == "constant":
+        if is_int:
+            value = float(draw(st.integers(0, 255)))
+        else:
+            value = draw(st.one_of(st.sampled_from([0.0, high, high / 2]), _finite(0.0, high)))
+        return np.full(shape, value, dtype=dtype)
+
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if is_int:
+        values = rng.integers(0, 256, size=shape).astype(np.float64)
+    elif kind == "random_levels" and value_range == "byte":
+        values = rng.integers(0, 256, size=shape).astype(np.float64)  # integer-valued byte data
+    else:
+        values = rng.uniform(0.0, high, size=shape)
+    if kind == "random_with_extremes":
+        flat = values.reshape(-1)
+        flat[rng.random(flat.size) < 0.1] = 0.0
+        flat[rng.random(flat.size) < 0.1] = high
+    return values.astype(dtype)
+
+
+def images(
+    shape: tuple[int, ...] | st.SearchStrategy[tuple[int, ...]] | None = None,
+    dtype: Any = np.float32,
+    value_range: str | None = None,
+) -> st.SearchStrategy[np.ndarray]:
+    """Images of ``shape`` (default: :func:`element_shapes`) and ``dtype``.
+
+    ``value_range``: ``"unit"`` (values in 0..1), ``"byte"`` (0..255) or None
+    (either).  Constant images and random ones (uniform, with 0 and the top
+    value mixed in, or integer-valued byte data).  ``uint8`` needs the byte range.
+    ``dtype`` may itself be a strategy (e.g. ``st.sampled_from([np.float32, np.uint8])``).
+    """
+    if isinstance(dtype, st.SearchStrategy):
+        return dtype.flatmap(lambda d: images(shape, d, value_range))
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8)):
+        raise ValueError(f"dtype must be float32, float64 or uint8, got {dtype}")
+    if value_range is not None and value_range not in VALUE_RANGES:
+        raise ValueError(f"value_range must be one of {VALUE_RANGES} or None, got {value_range!r}")
+    if dtype == np.uint8 and value_range == "unit":
+        raise ValueError("uint8 images need value_range='byte' (or None)")
+    return _images(shape, dtype, value_range)
+
+
+__all__ = [
+    "FIELD_KEY",
+    "clip_ranges",
+    "dropout_configs",
+    "element_shapes",
+    "fill_values",
+    "images",
+    "lam_scales",
+    "log_uniform",
+    "noise_configs",
+    "noise_means",
+    "noise_stds",
+    "probabilities",
+    "range_high",
+]
