@@ -53,6 +53,14 @@ def from_working(values: Array, dtype: jnp.dtype) -> Array:
     )
 
 
+def float_range(clip_range: tuple[float, float] | None) -> tuple[float, float] | None:
+    """``clip_range`` as a tuple of two Python floats (hashable), or None."""
+    if clip_range is None:
+        return None
+    low, high = clip_range
+    return float(low), float(high)
+
+
 def clip(values: Array, clip_range: tuple[float, float] | None) -> Array:
     """Clips to ``clip_range`` (inclusive); ``None`` returns ``values``.  NaN stays NaN."""
     if clip_range is None:
@@ -140,11 +148,11 @@ def as_typed_key(key: Array | np.ndarray) -> tuple[Array, bool]:
             raise TypeError(
                 f"rng must be one key or a (batch,) array of keys, got shape {key.shape}"
             )
-        return key, key.ndim == 1
+        return jnp.asarray(key), key.ndim == 1
     if isinstance(key, (jax.Array, np.ndarray)) and key.dtype == jnp.uint32:
         impl_width = jax.random.key_data(jax.random.key(0)).shape[-1]
         if key.ndim in (1, 2) and key.shape[-1] == impl_width:
-            return jax.random.wrap_key_data(key), key.ndim == 2
+            return jax.random.wrap_key_data(jnp.asarray(key)), key.ndim == 2
         raise TypeError(
             f"a raw uint32 key must have shape ({impl_width},) or (batch, {impl_width}), "
             f"got {key.shape}"

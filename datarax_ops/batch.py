@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -56,6 +57,9 @@ class Element:
     state: dict[str, Any] = struct.field(default_factory=dict)
     metadata: Any = None
 
+    def replace(self, **updates: Any) -> Element:  # provided by struct.dataclass
+        return dataclasses.replace(self, **updates)
+
     def update_data(self, updates: dict[str, Any]) -> Element:
         """A new element with ``updates`` merged into ``data``."""
         return self.replace(data={**self.data, **updates})
@@ -88,7 +92,7 @@ class Batch(nnx.Module):
         self.states = nnx.Variable(states)
         self._metadata_list = nnx.Variable([e.metadata for e in elements])
         self._batch_metadata = nnx.Variable(None)
-        self.batch_state = nnx.Variable({})
+        self.batch_state: nnx.Variable[dict[str, Any]] = nnx.Variable({})
         self.valid_mask = nnx.Variable(jnp.ones((self.batch_size,), dtype=jnp.bool_))
         if validate:
             self._validate()

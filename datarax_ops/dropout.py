@@ -7,49 +7,20 @@ dropped values become 0 (no rescaling), ``clip_range`` only if set, and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
-from flax import nnx
 
-from datarax_ops._common import clip, from_working, to_working
-from datarax_ops.operator import ImageOperator
+from datarax_ops._common import clip, float_range, from_working, to_working
+from datarax_ops.operator import ImageOperator, ModeDispatch
 from reference.config import DropoutOperatorConfig
 from reference.dropout import channel_mask_shape
 
 Array = jax.Array
 Params = dict[str, Array]
-
-
-@dataclass(frozen=True)
-class DropoutKernel:
-    """The parameters a dropout mode needs, hashable so compiled programs are shared."""
-
-    mode: str
-    dropout_rate: float
-    clip_range: tuple[float, float] | None
-
-    @classmethod
-    def from_config(cls, config: DropoutOperatorConfig) -> DropoutKernel:
-        clip_range = None if config.clip_range is None else tuple(map(float, config.clip_range))
-        return cls(config.mode, float(config.dropout_rate), clip_range)  # type: ignore[arg-type]
-
-    param_key = "keep_mask"
-
-    def param_shape(self, element_shape: tuple[int, ...]) -> tuple[int, ...]:
-        if self.mode == "channel":
-            return channel_mask_shape(element_shape)
-        return tuple(element_shape)
-
-    def is_identity(self) -> bool:
-        return self.dropout_rate == 0
-
-    def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
-        return _DRAW[self.mode](self, key, tuple(element_shape))
-
-    def apply(self, image: Array, params: Params) -> Array:
-        return _APPLY[self.mode](self, image, params)
 
 
 def keep_decisions(kernel: DropoutKernel, key: Array, shape: tuple[int, ...]) -> Array:
@@ -88,8 +59,36 @@ def apply_channel(kernel: DropoutKernel, image: Array, params: Params) -> Array:
     return _finish(kernel, image, keep)
 
 
-_DRAW = {"pixel": draw_pixel, "channel": draw_channel}
-_APPLY = {"pixel": apply_pixel, "channel": apply_channel}
+@dataclass(frozen=True)
+class DropoutKernel(ModeDispatch):
+    """The parameters a dropout mode needs (hashable: compiled programs are shared)
+    and its pure ``draw(key, element_shape)`` / ``apply(image, params)``."""
+
+    mode: str
+    dropout_rate: float
+    clip_range: tuple[float, float] | None
+
+    draws: ClassVar[dict[str, Callable[..., Params]]] = {
+        "pixel": draw_pixel,
+        "channel": draw_channel,
+    }
+    applies: ClassVar[dict[str, Callable[..., Array]]] = {
+        "pixel": apply_pixel,
+        "channel": apply_channel,
+    }
+    param_key: ClassVar[str] = "keep_mask"
+
+    @classmethod
+    def from_config(cls, config: DropoutOperatorConfig) -> DropoutKernel:
+        return cls(config.mode, float(config.dropout_rate), float_range(config.clip_range))
+
+    def param_shape(self, element_shape: tuple[int, ...]) -> tuple[int, ...]:
+        if self.mode == "channel":
+            return channel_mask_shape(element_shape)
+        return tuple(element_shape)
+
+    def is_identity(self) -> bool:
+        return self.dropout_rate == 0
 
 
 class DropoutOperator(ImageOperator):
@@ -104,19 +103,7 @@ class DropoutOperator(ImageOperator):
     """
 
     config: DropoutOperatorConfig
-
-    def __init__(
-        self,
-        config: DropoutOperatorConfig,
-        *,
-        rngs: nnx.Rngs | None = None,
-        name: str | None = None,
-    ) -> None:
-        if not isinstance(config, DropoutOperatorConfig):
-            raise TypeError(
-                f"DropoutOperator needs a DropoutOperatorConfig, got {type(config).__name__}"
-            )
-        super().__init__(config, rngs=rngs, name=name)
+    config_class = DropoutOperatorConfig
 
     @staticmethod
     def make_kernel(config: DropoutOperatorConfig) -> DropoutKernel:  # type: ignore[override]

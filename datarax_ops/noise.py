@@ -8,73 +8,27 @@ element_shape) -> params`` (one record's randomness from one key) and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
-from flax import nnx
 
 from datarax_ops._common import (
     clip,
+    float_range,
     from_working,
     poisson_quantile,
     to_working,
     uniform_levels,
     uses_255_range,
 )
-from datarax_ops.operator import ImageOperator
+from datarax_ops.operator import ImageOperator, ModeDispatch
 from reference.config import NoiseOperatorConfig
 
 Array = jax.Array
 Params = dict[str, Array]
-
-
-@dataclass(frozen=True)
-class NoiseKernel:
-    """The parameters a noise mode needs, hashable so compiled programs are shared."""
-
-    mode: str
-    noise_std: float
-    noise_mean: float
-    salt_prob: float
-    pepper_prob: float
-    salt_value: float | None
-    pepper_value: float | None
-    lam_scale: float
-    clip_range: tuple[float, float] | None
-
-    @classmethod
-    def from_config(cls, config: NoiseOperatorConfig) -> NoiseKernel:
-        clip_range = None if config.clip_range is None else tuple(map(float, config.clip_range))
-        return cls(
-            mode=config.mode,
-            noise_std=float(config.noise_std),
-            noise_mean=float(config.noise_mean),
-            salt_prob=float(config.salt_prob),
-            pepper_prob=float(config.pepper_prob),
-            salt_value=None if config.salt_value is None else float(config.salt_value),
-            pepper_value=None if config.pepper_value is None else float(config.pepper_value),
-            lam_scale=float(config.lam_scale),
-            clip_range=clip_range,  # type: ignore[arg-type]
-        )
-
-    @property
-    def param_key(self) -> str:
-        return {"gaussian": "noise", "salt_pepper": "noise_mask", "poisson": "poisson_samples"}[
-            self.mode
-        ]
-
-    def param_shape(self, element_shape: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(element_shape)
-
-    def is_identity(self) -> bool:
-        return False
-
-    def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
-        return _DRAW[self.mode](self, key, tuple(element_shape))
-
-    def apply(self, image: Array, params: Params) -> Array:
-        return _APPLY[self.mode](self, image, params)
 
 
 # --------------------------------------------------------------------------- #
@@ -180,8 +134,60 @@ def apply_poisson(kernel: NoiseKernel, image: Array, params: Params) -> Array:
     return from_working(clip(noisy, kernel.clip_range), image.dtype)
 
 
-_DRAW = {"gaussian": draw_gaussian, "salt_pepper": draw_salt_pepper, "poisson": draw_poisson}
-_APPLY = {"gaussian": apply_gaussian, "salt_pepper": apply_salt_pepper, "poisson": apply_poisson}
+@dataclass(frozen=True)
+class NoiseKernel(ModeDispatch):
+    """The parameters a noise mode needs (hashable: compiled programs are shared)
+    and its pure ``draw(key, element_shape)`` / ``apply(image, params)``."""
+
+    mode: str
+    noise_std: float
+    noise_mean: float
+    salt_prob: float
+    pepper_prob: float
+    salt_value: float | None
+    pepper_value: float | None
+    lam_scale: float
+    clip_range: tuple[float, float] | None
+
+    draws: ClassVar[dict[str, Callable[..., Params]]] = {
+        "gaussian": draw_gaussian,
+        "salt_pepper": draw_salt_pepper,
+        "poisson": draw_poisson,
+    }
+    applies: ClassVar[dict[str, Callable[..., Array]]] = {
+        "gaussian": apply_gaussian,
+        "salt_pepper": apply_salt_pepper,
+        "poisson": apply_poisson,
+    }
+
+    @classmethod
+    def from_config(cls, config: NoiseOperatorConfig) -> NoiseKernel:
+        def optional(value: float | None) -> float | None:
+            return None if value is None else float(value)
+
+        return cls(
+            mode=config.mode,
+            noise_std=float(config.noise_std),
+            noise_mean=float(config.noise_mean),
+            salt_prob=float(config.salt_prob),
+            pepper_prob=float(config.pepper_prob),
+            salt_value=optional(config.salt_value),
+            pepper_value=optional(config.pepper_value),
+            lam_scale=float(config.lam_scale),
+            clip_range=float_range(config.clip_range),
+        )
+
+    @property
+    def param_key(self) -> str:
+        return {"gaussian": "noise", "salt_pepper": "noise_mask", "poisson": "poisson_samples"}[
+            self.mode
+        ]
+
+    def param_shape(self, element_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(element_shape)
+
+    def is_identity(self) -> bool:
+        return False
 
 
 class NoiseOperator(ImageOperator):
@@ -196,15 +202,7 @@ class NoiseOperator(ImageOperator):
     """
 
     config: NoiseOperatorConfig
-
-    def __init__(
-        self, config: NoiseOperatorConfig, *, rngs: nnx.Rngs | None = None, name: str | None = None
-    ) -> None:
-        if not isinstance(config, NoiseOperatorConfig):
-            raise TypeError(
-                f"NoiseOperator needs a NoiseOperatorConfig, got {type(config).__name__}"
-            )
-        super().__init__(config, rngs=rngs, name=name)
+    config_class = NoiseOperatorConfig
 
     @staticmethod
     def make_kernel(config: NoiseOperatorConfig) -> NoiseKernel:  # type: ignore[override]

@@ -23,7 +23,7 @@ import copy as copy_module
 import functools
 import hashlib
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -50,7 +50,14 @@ _CACHE_ENTRIES = 64
 class Kernel(Protocol):
     """A mode's pure functions.  Implementations are frozen (hashable) dataclasses."""
 
-    param_key: str
+    mode: str
+
+    @property
+    def param_key(self) -> str:
+        """The params dict key (``noise``, ``noise_mask``, ``poisson_samples``, ``keep_mask``)."""
+        ...
+
+    def __hash__(self) -> int: ...
 
     def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
         """One record's params for an element of ``element_shape``."""
@@ -67,6 +74,26 @@ class Kernel(Protocol):
     def is_identity(self) -> bool:
         """True when the mode leaves every input untouched (nothing to draw)."""
         ...
+
+
+class ModeDispatch:
+    """``draw`` and ``apply`` by ``self.mode``, through the class's mode tables.
+
+    A kernel lists its modes' pure functions in ``draws`` and ``applies``
+    (``mode -> function(kernel, ...)``); subclasses may override either method.
+    """
+
+    mode: str
+    draws: ClassVar[dict[str, Callable[..., Params]]] = {}
+    applies: ClassVar[dict[str, Callable[..., Array]]] = {}
+
+    def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
+        """One record's params for an element of ``element_shape``."""
+        return type(self).draws[self.mode](self, key, tuple(element_shape))
+
+    def apply(self, image: Array, params: Params) -> Array:
+        """One element transformed with ``params``; shape and dtype kept."""
+        return type(self).applies[self.mode](self, image, params)
 
 
 def fixed_pattern_key() -> Array:
@@ -176,10 +203,11 @@ def _check_numeric(image: Any, field_key: str) -> None:
 class ImageOperator(nnx.Module):
     """Base class: datarax's modality-operator API around a ``Kernel``.
 
-    Subclasses implement ``make_kernel(config) -> Kernel``.
+    Subclasses set ``config_class`` and implement ``make_kernel(config) -> Kernel``.
     """
 
     config: ModalityOperatorConfig
+    config_class: ClassVar[type] = ModalityOperatorConfig
 
     def __init__(
         self,
@@ -188,6 +216,11 @@ class ImageOperator(nnx.Module):
         rngs: nnx.Rngs | None = None,
         name: str | None = None,
     ) -> None:
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
         self.config = config
         self.rngs = rngs
         self.name = name if name is not None else type(self).__name__
@@ -294,7 +327,7 @@ class ImageOperator(nnx.Module):
         if not isinstance(random_params, dict) or key not in random_params:
             got = sorted(random_params) if isinstance(random_params, dict) else type(random_params)
             raise KeyError(
-                f"random_params for mode {self.config.mode!r} need key {key!r}, got {got}"
+                f"random_params for mode {self._kernel.mode!r} need key {key!r}, got {got}"
             )
         value = jnp.asarray(random_params[key])
         expected = self._kernel.param_shape(element_shape)
@@ -540,8 +573,12 @@ class ImageOperator(nnx.Module):
     # State, copies                                                       #
     # ------------------------------------------------------------------ #
     def get_state(self) -> dict[str, Any]:
-        """The NNX state as a plain nested dict of arrays (checkpointable)."""
-        return nnx.to_pure_dict(nnx.state(self))
+        """The NNX state as a plain nested dict of numeric arrays (checkpointable).
+
+        Typed PRNG keys (from ``nnx.Rngs``) are stored as their raw ``uint32``
+        key data, so any array checkpointer (NumPy, orbax) can save the dict.
+        """
+        return jax.tree.map(_raw_key_data, nnx.to_pure_dict(nnx.state(self)))
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restores ``get_state()`` output.  Strict: same keys, shapes and dtypes.
@@ -553,8 +590,10 @@ class ImageOperator(nnx.Module):
         if not isinstance(state, dict):
             raise TypeError(f"state must be a dict, got {type(state).__name__}")
         current = nnx.state(self)
-        _check_same_structure(nnx.to_pure_dict(current), state, "state")
-        nnx.replace_by_pure_dict(current, state)
+        current_pure = nnx.to_pure_dict(current)
+        _check_same_structure(jax.tree.map(_raw_key_data, current_pure), state, "state")
+        restored = jax.tree.map(_like_current, current_pure, state)
+        nnx.replace_by_pure_dict(current, restored)
         nnx.update(self, current)
 
     def clone(self) -> ImageOperator:
@@ -613,6 +652,23 @@ class ImageOperator(nnx.Module):
         plus ``target_key`` when it differs, minus dropped auxiliary fields."""
         source = get_field(input_spec, self.config.field_key)
         return self._route_output(input_spec, source)
+
+
+def _is_typed_key(x: Any) -> bool:
+    return isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _raw_key_data(x: Any) -> Any:
+    """A typed PRNG key as its raw uint32 data; any other leaf unchanged."""
+    return jax.random.key_data(x) if _is_typed_key(x) else x
+
+
+def _like_current(current: Any, saved: Any) -> Any:
+    """``saved`` in the form of ``current``: raw key data wrapped back into a typed key."""
+    if _is_typed_key(current):
+        impl = jax.random.key_impl(current)
+        return jax.random.wrap_key_data(jnp.asarray(saved, jnp.uint32), impl=impl)
+    return jnp.asarray(saved)
 
 
 def _check_same_structure(current: Any, saved: Any, where: str) -> None:

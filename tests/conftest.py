@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, settings
+import pytest
+from hypothesis import HealthCheck, Phase, settings
 
 from tests import stats_kit
 
@@ -35,6 +36,14 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
+settings.register_profile(
+    # nox -s power: the ci examples, but a failure is reported at once (no shrinking:
+    # every shrink step recompiles, and the power table needs only the verdict)
+    "power",
+    parent=settings.get_profile("ci"),
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
+
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "thorough" if stats_kit.fresh_seeds() else "ci")
 settings.load_profile(PROFILE)
 
@@ -46,3 +55,69 @@ def pytest_report_header(config: object) -> list[str]:
         f"datarax_ops stats: scale={stats_kit.stats_scale()}, seeds {seeds}, "
         f"alpha={stats_kit.ALPHA:g} per check, hypothesis profile {PROFILE!r}"
     ]
+
+
+def _repeats() -> int:
+    return max(1, int(os.environ.get(stats_kit.REPEAT_ENV, "1")))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``DATARAX_OPS_STATS_REPEAT=N``: every statistical test runs N times, fresh seeds each."""
+    if _repeats() > 1 and metafunc.definition.get_closest_marker("stats"):
+        metafunc.fixturenames.append("stats_repeat")
+        metafunc.parametrize("stats_repeat", range(_repeats()), indirect=True)
+
+
+@pytest.fixture
+def stats_repeat(request: pytest.FixtureRequest):
+    stats_kit.current_repeat = request.param
+    yield request.param
+    stats_kit.current_repeat = 0
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """How many statistical checks ran, how many rejected, and the implied budget."""
+    if _SEEN_REPEATS:
+        terminalreporter.write_line(
+            f"statistical reruns: {len(_SEEN_REPEATS)} completed, "
+            f"{len(_FAILED_REPEATS)} with a failing check {sorted(_FAILED_REPEATS)}"
+        )
+    results = stats_kit.RESULTS
+    if not results:
+        return
+    rejected = [r for r in results if r.rejected]
+    expected = sum(r.alpha for r in results)
+    terminalreporter.write_line(
+        f"statistical checks: {len(results)} run, {len(rejected)} rejected; "
+        f"sum of their false-alarm levels {expected:.4f} "
+        f"(the expected number of false alarms with fresh seeds)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With repeats, run repeat-major (all tests once, then again...): a partial run
+    still consists of whole reruns."""
+    if _repeats() > 1:
+
+        def repeat_of(item: pytest.Item) -> int:
+            callspec = getattr(item, "callspec", None)
+            return int(callspec.params.get("stats_repeat", 0)) if callspec else 0
+
+        items.sort(key=repeat_of)
+
+
+_FAILED_REPEATS: set[int] = set()
+_SEEN_REPEATS: set[int] = set()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    """Notes which rerun each statistical test belonged to, and whether it failed."""
+    report = yield
+    callspec = getattr(item, "callspec", None)
+    if call.when == "call" and callspec is not None and "stats_repeat" in callspec.params:
+        repeat = int(callspec.params["stats_repeat"])
+        _SEEN_REPEATS.add(repeat)
+        if report.failed:
+            _FAILED_REPEATS.add(repeat)
+    return report

@@ -8,6 +8,9 @@
 from __future__ import annotations
 
 import os
+import pathlib
+import subprocess
+import sys
 from typing import Any
 
 import jax.numpy as jnp
@@ -50,3 +53,21 @@ def batch_of(images: np.ndarray, field: str = "image", **extra: Any) -> dx.Batch
 def run_batch(op: Any, images: np.ndarray, field: str = "image") -> np.ndarray:
     """``op(batch)`` on ``images``; the transformed field as NumPy."""
     return np.asarray(op(batch_of(images, field)).data.get_value()[field])
+
+
+def run_python(script: str, **env: str) -> str:
+    """Runs ``script`` in a fresh Python (for JAX flags that must precede JAX's start)
+    from the repository root, with ``env`` added and the active variant kept.
+    Returns its stdout; fails the test with its output if it exits non-zero."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        env=dict(os.environ, JAX_PLATFORMS="cpu", **env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout

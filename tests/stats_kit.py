@@ -111,10 +111,21 @@ def seed_salt() -> int | None:
     return None
 
 
+REPEAT_ENV = "DATARAX_OPS_STATS_REPEAT"
+# Which repetition of a statistical test is running (set by conftest when
+# DATARAX_OPS_STATS_REPEAT=N reruns every statistical test N times in one process).
+current_repeat = 0
+
+
 def seed_for(name: str) -> int:
-    """A stable 63-bit seed for ``name`` (sha256, not ``hash()``, which is salted per process)."""
+    """A stable 63-bit seed for ``name`` (sha256, not ``hash()``, which is salted per process).
+
+    The salt and the repetition index (``DATARAX_OPS_STATS_REPEAT``) are mixed in.
+    """
     salt = seed_salt()
     text = name if salt is None else f"{name}#salt={salt}"
+    if current_repeat:
+        text = f"{text}#repeat={current_repeat}"
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 

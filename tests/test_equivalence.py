@@ -27,6 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import reference
+import reference.common
 from reference.common import poisson_quantile, uses_255_range
 from tests import strategies as S
 from tests.factory import make_operator
@@ -70,6 +71,14 @@ def assert_matches_reference(config, image, params, got) -> None:
     )
     if config.mode in EXACT_MODES:
         mismatch = ~same
+    elif config.mode == "gaussian" and np.issubdtype(expected.dtype, np.integer):
+        # integers: exact, except a float32/float64 disagreement on a rounding tie
+        raw = reference.common.clip(
+            image.astype(np.float64) + (params["noise"] if config.noise_std > 0 else 0.0),
+            config.clip_range,
+        )
+        near_tie = np.abs(raw - np.floor(raw) - 0.5) < 1e-4
+        mismatch = ~(same | (near_tie & (np.abs(got.astype(float) - expected) <= 1)))
     elif config.mode == "gaussian":
         close = np.abs(got.astype(np.float64) - expected.astype(np.float64)) <= ulp(
             expected, expected.dtype
@@ -181,3 +190,65 @@ def test_deterministic_pattern_has_the_reference_distribution_shape():
     out, _, _ = make_operator(config).apply({"image": jnp.ones((64, 64, 4))}, {}, {})
     kept = float(np.mean(np.asarray(out["image"]) == 1.0))
     assert abs(kept - 0.75) < 0.03
+
+
+def _apply_with_reference_params(config, image, seed=3):
+    params = reference_params(config, image.shape, seed)
+    out, _, _ = make_operator(config).apply({"image": jnp.asarray(image)}, {}, {}, params)
+    assert_matches_reference(config, image, params, np.asarray(out["image"]))
+
+
+@pytest.mark.parametrize("top", [1.0, 1.5, 1.51, 1.6, 1.99, 2.5, 255.0])
+@pytest.mark.parametrize("mode", ["salt_pepper", "poisson"])
+def test_0_255_detection_threshold_matches_reference(mode, top):
+    """Max 1.5 is 0..1 data, 1.51 is 0..255 data: salt value and poisson scale follow."""
+    config = reference.NoiseOperatorConfig(
+        field_key="image",
+        mode=mode,
+        stochastic=True,
+        salt_prob=0.3,
+        pepper_prob=0.2,
+        lam_scale=50.0,
+        clip_range=None,
+    )
+    image = np.linspace(0.0, top, 32 * 32, dtype=np.float32).reshape(32, 32, 1)
+    _apply_with_reference_params(config, image)
+
+
+def test_poisson_negative_inputs_match_reference():
+    config = reference.NoiseOperatorConfig(
+        field_key="image", mode="poisson", stochastic=True, lam_scale=20.0, clip_range=None
+    )
+    image = np.linspace(-1.0, 1.0, 16 * 16, dtype=np.float32).reshape(16, 16, 1)
+    _apply_with_reference_params(config, image)
+
+
+def test_gaussian_zero_std_ignores_the_mean():
+    config = reference.NoiseOperatorConfig(
+        field_key="image", stochastic=True, noise_std=0.0, noise_mean=0.3
+    )
+    _apply_with_reference_params(config, np.full((8, 8, 3), 0.25, np.float32))
+
+
+@pytest.mark.parametrize("mode", ["gaussian", "salt_pepper", "poisson", "pixel", "channel"])
+def test_uint8_rounding_and_saturation_match_reference(mode):
+    config = (
+        reference.NoiseOperatorConfig(
+            field_key="image",
+            mode=mode,
+            stochastic=True,
+            noise_std=20.0,
+            lam_scale=5.0,
+            clip_range=None,
+        )
+        if mode in ("gaussian", "salt_pepper", "poisson")
+        else reference.DropoutOperatorConfig(
+            field_key="image",
+            mode=mode,
+            stochastic=True,
+            dropout_rate=0.3,
+            clip_range=(10.0, 200.0),
+        )
+    )
+    image = np.random.default_rng(4).integers(0, 256, (32, 32, 3)).astype(np.uint8)
+    _apply_with_reference_params(config, image)

@@ -12,7 +12,7 @@ from flax import nnx
 
 import datarax_ops as dx
 from datarax_ops.operator import TRACE_COUNTS
-from tests.factory import batch_of, make_operator, operator_class, run_batch
+from tests.factory import batch_of, make_operator, operator_class, run_batch, run_python
 
 NOISE_MODES = ("gaussian", "salt_pepper", "poisson")
 DROPOUT_MODES = ("pixel", "channel")
@@ -605,3 +605,35 @@ def test_batch_and_element_api():
         dx.Batch.from_parts(data={"a": jnp.zeros((3, 2)), "b": jnp.zeros((2, 2))})
     updated = element.update_data({"extra": jnp.ones(1)})
     assert set(updated.data) == {"image", "extra"} and set(element.data) == {"image"}
+
+
+X64_SCRIPT = """
+import os, sys
+sys.path.insert(0, os.getcwd())
+import jax, jax.numpy as jnp, numpy as np
+assert jax.config.jax_enable_x64
+import reference
+from tests.factory import make_operator
+image = np.random.default_rng(0).random((16, 16, 3))  # float64
+configs = [reference.NoiseOperatorConfig(field_key="image", mode=m, stochastic=True,
+                                         lam_scale=30.0, clip_range=None)
+           for m in ("gaussian", "salt_pepper", "poisson")]
+configs += [reference.DropoutOperatorConfig(field_key="image", mode=m, stochastic=True,
+                                            dropout_rate=0.3) for m in ("pixel", "channel")]
+for config in configs:
+    params = reference.draw(config, np.random.default_rng(1), image.shape)
+    out, _, _ = make_operator(config).apply({"image": jnp.asarray(image)}, {}, {}, params)
+    assert out["image"].dtype == jnp.float64, out["image"].dtype
+    expected = reference.apply(config, image, params)
+    assert np.array_equal(np.asarray(out["image"]), expected), config.mode
+    batch_out = make_operator(config)(
+        __import__("datarax_ops").Batch.from_parts(data={"image": jnp.asarray(image[None])}))
+    assert batch_out.data.get_value()["image"].dtype == jnp.float64
+    print("ok", config.mode)
+"""
+
+
+def test_float64_with_x64_keeps_dtype_and_matches_reference_exactly():
+    """With x64 the working precision is float64: even poisson counts equal the reference."""
+    stdout = run_python(X64_SCRIPT, JAX_ENABLE_X64="1")
+    assert stdout.count("ok") == 5

@@ -1,0 +1,413 @@
+"""A gallery of deliberately wrong operators, for ``nox -s power``.
+
+Each variant differs from the spec by an amount that matters.  ``variant_class``
+returns the wrong class for the configs the variant concerns (its operator
+and modes) and the real class for every other config, so the whole suite can
+run with one variant swapped in; the suite must fail.  Never imported by the
+package: these live in tests/ only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+import datarax_ops as dx
+from datarax_ops import dropout as dropout_modes
+from datarax_ops import noise as noise_modes
+from datarax_ops._common import clip, from_working, to_working
+
+Array = jax.Array
+
+
+@dataclass(frozen=True)
+class Variant:
+    description: str
+    operator: type  # the real operator class it replaces
+    modes: tuple[str, ...]
+    build: Callable[[], type]
+
+
+def _with_kernel(operator: type, kernel_cls: type) -> type:
+    """``operator`` whose kernel is ``kernel_cls`` (a subclass of its real kernel)."""
+
+    class Wrong(operator):  # type: ignore[misc, valid-type]
+        @staticmethod
+        def make_kernel(config: Any) -> Any:
+            return kernel_cls.from_config(config)
+
+    Wrong.__name__ = operator.__name__
+    return Wrong
+
+
+# --------------------------------------------------------------------------- #
+# Wrong noise kernels                                                          #
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class GaussianStdTooLarge(dx.NoiseKernel):
+    def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
+        wider = dataclasses.replace(self, noise_std=self.noise_std * 1.03)
+        return noise_modes.draw_gaussian(wider, key, tuple(element_shape))
+
+
+@dataclass(frozen=True)
+class GaussianMeanShifted(dx.NoiseKernel):
+    def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
+        shifted = dataclasses.replace(self, noise_mean=self.noise_mean + 0.01)
+        return noise_modes.draw_gaussian(shifted, key, tuple(element_shape))
+
+
+@dataclass(frozen=True)
+class GaussianZeroStdAddsMean(dx.NoiseKernel):
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        if self.noise_std == 0:
+            values = to_working(image) + self.noise_mean
+            return from_working(clip(values, self.clip_range), image.dtype)
+        return super().apply(image, params)
+
+
+@dataclass(frozen=True)
+class ClippingSkipped(dx.NoiseKernel):
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        return super(ClippingSkipped, dataclasses.replace(self, clip_range=None)).apply(
+            image, params
+        )
+
+
+@dataclass(frozen=True)
+class SaltPepperSwapped(dx.NoiseKernel):
+    """The first band (u < salt_prob) gets the pepper value, the second the salt value."""
+
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        levels = params["noise_mask"]
+        salt = (
+            jnp.where(noise_modes.uses_255_range(image), 255.0, 1.0)
+            if self.salt_value is None
+            else jnp.asarray(self.salt_value)
+        )
+        pepper = jnp.asarray(0.0 if self.pepper_value is None else self.pepper_value)
+        values = to_working(image)
+        values = jnp.where(
+            levels < jnp.float32(self.salt_prob),
+            pepper.astype(values.dtype),
+            jnp.where(
+                levels < jnp.float32(self.salt_prob + self.pepper_prob),
+                salt.astype(values.dtype),
+                values,
+            ),
+        )
+        return from_working(clip(values, self.clip_range), image.dtype)
+
+
+@dataclass(frozen=True)
+class SaltProbTooLarge(dx.NoiseKernel):
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        more = min(self.salt_prob * 1.1, 1.0 - self.pepper_prob)
+        return noise_modes.apply_salt_pepper(
+            dataclasses.replace(self, salt_prob=more), image, params
+        )
+
+
+@dataclass(frozen=True)
+class PepperDefaultWrong(dx.NoiseKernel):
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        pepper = 0.1 if self.pepper_value is None else self.pepper_value
+        return noise_modes.apply_salt_pepper(
+            dataclasses.replace(self, pepper_value=pepper), image, params
+        )
+
+
+def _range_threshold(image: Array, threshold: float) -> Array:
+    values = image.astype(jnp.float32)
+    return jnp.max(jnp.where(jnp.isnan(values), -jnp.inf, values)) > threshold
+
+
+@dataclass(frozen=True)
+class AutoThresholdMoved(dx.NoiseKernel):
+    """0..255 detection at max > 2.0 instead of > 1.5 (salt value and poisson scale)."""
+
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        original = noise_modes.uses_255_range
+        noise_modes.uses_255_range = lambda im: _range_threshold(im, 2.0)
+        try:
+            return super().apply(image, params)
+        finally:
+            noise_modes.uses_255_range = original
+
+
+@dataclass(frozen=True)
+class PoissonVarianceTooLarge(dx.NoiseKernel):
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        return super(
+            PoissonVarianceTooLarge, dataclasses.replace(self, lam_scale=self.lam_scale / 1.1)
+        ).apply(image, params)
+
+
+@dataclass(frozen=True)
+class Poisson255ScalingDropped(dx.NoiseKernel):
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        original = noise_modes.uses_255_range
+        noise_modes.uses_255_range = lambda im: jnp.asarray(False)
+        try:
+            return super().apply(image, params)
+        finally:
+            noise_modes.uses_255_range = original
+
+
+@dataclass(frozen=True)
+class PoissonNegativesKept(dx.NoiseKernel):
+    """Negative inputs use |x| instead of being raised to 0."""
+
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        return super().apply(jnp.abs(image), params)
+
+
+@dataclass(frozen=True)
+class IntegersTruncated(dx.NoiseKernel):
+    """Integer outputs truncated toward zero instead of rounded."""
+
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        if not jnp.issubdtype(image.dtype, jnp.integer):
+            return super().apply(image, params)
+        as_float = super().apply(image.astype(jnp.float32), params)
+        info = jnp.iinfo(image.dtype)
+        return jnp.clip(jnp.trunc(as_float), info.min, info.max).astype(image.dtype)
+
+
+# --------------------------------------------------------------------------- #
+# Wrong dropout kernels                                                        #
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class KeepRateIsP(dx.DropoutKernel):
+    """keep ~ Bernoulli(p) instead of Bernoulli(1 - p)."""
+
+    def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
+        flipped = dataclasses.replace(self, dropout_rate=1.0 - self.dropout_rate)
+        return super(KeepRateIsP, flipped).draw(key, element_shape)
+
+
+@dataclass(frozen=True)
+class DropoutRateTooHigh(dx.DropoutKernel):
+    def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
+        higher = dataclasses.replace(self, dropout_rate=min(1.0, self.dropout_rate + 0.02))
+        return super(DropoutRateTooHigh, higher).draw(key, element_shape)
+
+
+@dataclass(frozen=True)
+class ChannelMaskPerPixel(dx.DropoutKernel):
+    """Channel mode draws an independent decision per pixel (broadcast back in apply)."""
+
+    def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
+        if self.mode != "channel" or len(element_shape) != 3:
+            return super().draw(key, element_shape)
+        return {"keep_mask": dropout_modes.keep_decisions(self, key, tuple(element_shape))}
+
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        return dropout_modes._finish(
+            self, image, jnp.broadcast_to(params["keep_mask"], image.shape)
+        )
+
+
+@dataclass(frozen=True)
+class DropoutRescaled(dx.DropoutKernel):
+    """Kept values scaled by 1 / (1 - p), as in training-time dropout."""
+
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        out = super().apply(image, params)
+        if self.dropout_rate in (0.0, 1.0):
+            return out
+        return (out.astype(jnp.float32) / (1.0 - self.dropout_rate)).astype(image.dtype)
+
+
+@dataclass(frozen=True)
+class DropoutClipSkipped(dx.DropoutKernel):
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        return super(DropoutClipSkipped, dataclasses.replace(self, clip_range=None)).apply(
+            image, params
+        )
+
+
+# --------------------------------------------------------------------------- #
+# Wrong randomness (record indices)                                            #
+# --------------------------------------------------------------------------- #
+def _with_indices(operator: type, indices: Callable[[Any, Any, int], Array]) -> type:
+    class Wrong(operator):  # type: ignore[misc, valid-type]
+        def _batch_indices(self, batch: Any, batch_size: int) -> Array:
+            return indices(self, batch, batch_size)
+
+    Wrong.__name__ = operator.__name__
+    return Wrong
+
+
+def _same_for_every_record(op: Any, batch: Any, size: int) -> Array:
+    start = op._record_counter[...]
+    op._record_counter[...] += jnp.uint32(size)
+    return jnp.full((size,), start, jnp.uint32)
+
+
+def _same_on_every_call(op: Any, batch: Any, size: int) -> Array:
+    return jnp.arange(size, dtype=jnp.uint32)
+
+
+def _depends_on_batch_size(op: Any, batch: Any, size: int) -> Array:
+    start = op._record_counter[...]
+    op._record_counter[...] += jnp.uint32(size)
+    return start + jnp.arange(size, dtype=jnp.uint32) + jnp.uint32(1000 * size)
+
+
+def _ignores_metadata(op: Any, batch: Any, size: int) -> Array:
+    start = op._record_counter[...]
+    op._record_counter[...] += jnp.uint32(size)
+    return start + jnp.arange(size, dtype=jnp.uint32)
+
+
+NOISE = dx.NoiseOperator
+DROPOUT = dx.DropoutOperator
+ALL_NOISE = ("gaussian", "salt_pepper", "poisson")
+ALL_DROPOUT = ("pixel", "channel")
+
+VARIANTS: dict[str, Variant] = {
+    "gaussian_std_x1.03": Variant(
+        "noise std x1.03", NOISE, ("gaussian",), lambda: _with_kernel(NOISE, GaussianStdTooLarge)
+    ),
+    "gaussian_mean_plus_0.01": Variant(
+        "noise mean +0.01", NOISE, ("gaussian",), lambda: _with_kernel(NOISE, GaussianMeanShifted)
+    ),
+    "gaussian_zero_std_adds_mean": Variant(
+        "noise_std == 0 still adds the mean",
+        NOISE,
+        ("gaussian",),
+        lambda: _with_kernel(NOISE, GaussianZeroStdAddsMean),
+    ),
+    "noise_clipping_skipped": Variant(
+        "clip_range ignored (all noise modes)",
+        NOISE,
+        ALL_NOISE,
+        lambda: _with_kernel(NOISE, ClippingSkipped),
+    ),
+    "salt_pepper_swapped": Variant(
+        "salt and pepper bands swapped",
+        NOISE,
+        ("salt_pepper",),
+        lambda: _with_kernel(NOISE, SaltPepperSwapped),
+    ),
+    "salt_prob_x1.1": Variant(
+        "salt_prob x1.1", NOISE, ("salt_pepper",), lambda: _with_kernel(NOISE, SaltProbTooLarge)
+    ),
+    "pepper_default_0.1": Variant(
+        "pepper_value=None means 0.1, not 0.0",
+        NOISE,
+        ("salt_pepper",),
+        lambda: _with_kernel(NOISE, PepperDefaultWrong),
+    ),
+    "auto_threshold_2.0": Variant(
+        "0..255 detection at max > 2.0, not > 1.5",
+        NOISE,
+        ("salt_pepper", "poisson"),
+        lambda: _with_kernel(NOISE, AutoThresholdMoved),
+    ),
+    "poisson_variance_x1.1": Variant(
+        "poisson variance x1.1",
+        NOISE,
+        ("poisson",),
+        lambda: _with_kernel(NOISE, PoissonVarianceTooLarge),
+    ),
+    "poisson_255_scaling_dropped": Variant(
+        "poisson ignores the 0..255 convention",
+        NOISE,
+        ("poisson",),
+        lambda: _with_kernel(NOISE, Poisson255ScalingDropped),
+    ),
+    "poisson_negatives_abs": Variant(
+        "poisson uses |x| for negative inputs",
+        NOISE,
+        ("poisson",),
+        lambda: _with_kernel(NOISE, PoissonNegativesKept),
+    ),
+    "integers_truncated": Variant(
+        "integer outputs truncated, not rounded",
+        NOISE,
+        ("gaussian",),
+        lambda: _with_kernel(NOISE, IntegersTruncated),
+    ),
+    "keep_rate_p": Variant(
+        "keep probability p instead of 1 - p",
+        DROPOUT,
+        ALL_DROPOUT,
+        lambda: _with_kernel(DROPOUT, KeepRateIsP),
+    ),
+    "dropout_rate_plus_0.02": Variant(
+        "dropout_rate + 0.02",
+        DROPOUT,
+        ALL_DROPOUT,
+        lambda: _with_kernel(DROPOUT, DropoutRateTooHigh),
+    ),
+    "channel_mask_per_pixel": Variant(
+        "channel mask drawn per pixel",
+        DROPOUT,
+        ("channel",),
+        lambda: _with_kernel(DROPOUT, ChannelMaskPerPixel),
+    ),
+    "dropout_rescaled": Variant(
+        "kept values rescaled by 1/(1-p)",
+        DROPOUT,
+        ALL_DROPOUT,
+        lambda: _with_kernel(DROPOUT, DropoutRescaled),
+    ),
+    "dropout_clip_skipped": Variant(
+        "dropout ignores clip_range",
+        DROPOUT,
+        ALL_DROPOUT,
+        lambda: _with_kernel(DROPOUT, DropoutClipSkipped),
+    ),
+    "same_noise_every_record": Variant(
+        "every record of a batch gets the same noise",
+        NOISE,
+        ALL_NOISE,
+        lambda: _with_indices(NOISE, _same_for_every_record),
+    ),
+    "same_noise_every_call": Variant(
+        "the same noise on successive calls",
+        NOISE,
+        ALL_NOISE,
+        lambda: _with_indices(NOISE, _same_on_every_call),
+    ),
+    "noise_depends_on_batch_size": Variant(
+        "a record's noise depends on batch composition",
+        NOISE,
+        ALL_NOISE,
+        lambda: _with_indices(NOISE, _depends_on_batch_size),
+    ),
+    "dropout_ignores_metadata_index": Variant(
+        "metadata index ignored",
+        DROPOUT,
+        ALL_DROPOUT,
+        lambda: _with_indices(DROPOUT, _ignores_metadata),
+    ),
+    "dropout_same_mask_every_record": Variant(
+        "every record gets the same dropout mask",
+        DROPOUT,
+        ALL_DROPOUT,
+        lambda: _with_indices(DROPOUT, _same_for_every_record),
+    ),
+}
+
+_BUILT: dict[str, type] = {}
+
+
+def variant_class(name: str, config: Any) -> type:
+    """The class the suite should use for ``config`` while variant ``name`` is active."""
+    if name not in VARIANTS:
+        raise KeyError(f"unknown variant {name!r}; known: {sorted(VARIANTS)}")
+    variant = VARIANTS[name]
+    real = dx.NoiseOperator if isinstance(config, dx.NoiseOperatorConfig) else dx.DropoutOperator
+    if real is not variant.operator or config.mode not in variant.modes:
+        return real
+    if name not in _BUILT:
+        _BUILT[name] = variant.build()
+    return _BUILT[name]

@@ -1,0 +1,637 @@
+"""The compiled operators' draws vs scipy.stats and vs the reference (distributional equivalence).
+
+Every sample here is drawn by ``datarax_ops`` through its public batch API
+(``op(batch)``, or ``op.generate_random_params`` for the params) from an
+operator built by ``tests.factory.make_operator`` with seed
+``seed_for(<test id>) % 2**31``.  It is compared
+
+* with ``scipy.stats`` (one-sample: KS, z-tests of mean and variance, exact
+  binomial, chi-square goodness of fit, Poisson counts), and
+* with the NumPy reference's own draws, from ``rng_for(<test id>/reference)``
+  (two-sample KS, chi-square homogeneity).
+
+Constant or value-separated images make the distribution of every output value
+known: gaussian residuals ``out - 0.5``, salt / pepper / unchanged categories,
+Poisson counts ``k = out * lam_scale / s``, kept / dropped values.  Batches are
+``(16, 64, 64, 3)`` (196608 values) unless a test says otherwise; all sizes go
+through ``scaled`` (``DATARAX_OPS_STATS_SCALE``).
+
+False alarms: every statistical check runs at ``ALPHA = 1e-5``; the file makes
+110 of them at scale 1 (a fixed-seed run is deterministic), so a fresh-seeded
+run fails by chance with probability below ``110 * 1e-5 = 0.11 %``.  Each
+docstring gives its test's checks and the deviation they are sized to detect
+with power >= 0.99 at scale 1 (see ``tests.stats_kit`` for the sizing rules);
+the exact checks cannot fail by chance.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import numpy as np
+import pytest
+from scipy import stats
+
+import datarax_ops as dx
+import reference
+from tests.factory import make_operator, run_batch
+from tests.stats_kit import (
+    assert_binomial,
+    assert_chisquare_gof,
+    assert_chisquare_homogeneity,
+    assert_ks_1samp,
+    assert_ks_2samp,
+    assert_normal_mean,
+    assert_normal_variance,
+    assert_poisson_counts,
+    rng_for,
+    scaled,
+    seed_for,
+)
+
+pytestmark = pytest.mark.stats
+
+
+def batch_shape() -> tuple[int, int, int, int]:
+    """``(16 * scale, 64, 64, 3)``: 196608 values at scale 1, one compiled shape for most tests."""
+    return (scaled(16), 64, 64, 3)
+
+
+def channel_shape() -> tuple[int, int, int, int]:
+    """``(256 * scale, 4, 4, 64)``: 16384 channel decisions at scale 1."""
+    return (scaled(256), 4, 4, 64)
+
+
+# --------------------------------------------------------------------------- #
+# Helpers                                                                      #
+# --------------------------------------------------------------------------- #
+def noise_config(mode: str, **kw) -> dx.NoiseOperatorConfig:
+    return dx.NoiseOperatorConfig(field_key="image", mode=mode, stochastic=True, **kw)
+
+
+def dropout_config(mode: str, rate: float, **kw) -> dx.DropoutOperatorConfig:
+    return dx.DropoutOperatorConfig(
+        field_key="image", mode=mode, dropout_rate=rate, stochastic=True, **kw
+    )
+
+
+def operator_for(config, test_id: str):
+    """The operator under test, seeded from the test's id."""
+    return make_operator(config, seed=seed_for(test_id) % 2**31)
+
+
+def reference_batch(config, images: np.ndarray, test_id: str) -> np.ndarray:
+    """The reference's output for ``images``: ``reference.draw`` + ``reference.apply_batch``."""
+    rng = rng_for(f"{test_id}/reference")
+    params = reference.draw(config, rng, images.shape[1:], images.shape[0])
+    return reference.apply_batch(config, images, params)
+
+
+def uniform_images(test_id: str, shape, low: float, high: float) -> np.ndarray:
+    """float32 images uniform in ``[low, high]`` (away from the fill values 0, 1 and 255)."""
+    return rng_for(f"{test_id}/image").uniform(low, high, shape).astype(np.float32)
+
+
+def pair_statistics(rows_a: np.ndarray, rows_b: np.ndarray | None = None) -> np.ndarray:
+    """``sqrt(m - 1) * r`` (Pearson) for record pairs: ~ N(0, 1) when records are independent.
+
+    ``rows_a`` (and ``rows_b``) are ``(records, m)``.  Without ``rows_b`` the
+    pairs are ``i < j`` within ``rows_a``; with it, every ``(i, j)`` across.
+    The statistics of different pairs are uncorrelated under independence.
+    """
+    rows_a = np.asarray(rows_a, np.float64)
+    m = rows_a.shape[1]
+    if rows_b is None:
+        r = np.corrcoef(rows_a)[np.triu_indices(rows_a.shape[0], k=1)]
+    else:
+        count = rows_a.shape[0]
+        r = np.corrcoef(np.vstack([rows_a, np.asarray(rows_b, np.float64)]))[:count, count:]
+    return np.sqrt(m - 1.0) * r.ravel()
+
+
+def distinct_rows(rows: np.ndarray) -> int:
+    """How many different rows ``rows`` (records x values) holds, bit for bit."""
+    return len({np.ascontiguousarray(row).tobytes() for row in rows})
+
+
+# --------------------------------------------------------------------------- #
+# Params: generate_random_params vs scipy and vs the reference's draw          #
+# --------------------------------------------------------------------------- #
+PARAM_CASES = {
+    "gaussian": noise_config("gaussian", noise_std=0.1, noise_mean=0.0, clip_range=None),
+    "salt_pepper": noise_config("salt_pepper", salt_prob=0.05, pepper_prob=0.1),
+    "poisson": noise_config("poisson", lam_scale=10.0, clip_range=None),
+}
+
+
+@pytest.mark.parametrize("mode", list(PARAM_CASES))
+def test_noise_params_match_scipy_and_reference(mode):
+    """``generate_random_params``: gaussian noise ~ N(mean, std^2), levels ~ U[0, 1).
+
+    Shapes and dtypes equal the reference draw's.  Gaussian: 4 checks at 1e-5
+    on 196608 values (KS vs scipy: CDF error 0.008; mean: 0.015 sigma; variance:
+    a 2.2% error; two-sample KS vs the reference: CDF error 0.011), so a
+    ``std * 1.03`` (variance +6.1%) or ``mean + 0.01`` (0.1 sigma) draw fails.
+    Uniform levels: 2 checks (KS vs U[0, 1): 0.008; two-sample: 0.011), enough
+    for e.g. levels ``u ** 1.05``.  Verified: the gaussian checks reject std x1.03 and
+    mean +0.01 and the level checks reject ``u ** 1.05`` (temporary kernel hacks).
+    """
+    test_id = f"test_noise_params_match_scipy_and_reference/{mode}"
+    config = PARAM_CASES[mode]
+    shape = batch_shape()
+    op = operator_for(config, test_id)
+    key = jax.random.key(seed_for(f"{test_id}/key") % 2**31)
+    params = op.generate_random_params(key, {"image": shape})
+    ref = reference.draw(config, rng_for(f"{test_id}/reference"), shape[1:], shape[0])
+    assert list(params) == list(ref)
+    name = next(iter(ref))
+    got = np.asarray(params[name])
+    assert got.shape == ref[name].shape == shape
+    assert got.dtype == ref[name].dtype == np.float32
+    what = f"{mode} params {name!r} of generate_random_params"
+    if mode == "gaussian":
+        mean, std = config.noise_mean, config.noise_std
+        assert_ks_1samp(got, stats.norm(mean, std), what=what)
+        assert_normal_mean(got, mean, std, what=what)
+        assert_normal_variance(got, std**2, what=what)
+    else:
+        assert np.all((got >= 0.0) & (got < 1.0)), "uniform levels outside [0, 1)"
+        assert_ks_1samp(got, stats.uniform(0.0, 1.0), what=what)
+    assert_ks_2samp(got, ref[name], what=f"{what} vs the reference's draw")
+
+
+# --------------------------------------------------------------------------- #
+# gaussian                                                                     #
+# --------------------------------------------------------------------------- #
+GAUSS_CASES = [(1e-5, 2e-5), (0.1, 0.0), (20.0, -3.0)]  # (noise_std, noise_mean)
+
+
+@pytest.mark.parametrize(("std", "mean"), GAUSS_CASES, ids=[f"{s}-{m}" for s, m in GAUSS_CASES])
+def test_gaussian_residuals_are_normal(std, mean):
+    """``op(batch)`` on a constant 0.5 image, ``clip_range=None``: ``out - 0.5 ~ N(mean, std^2)``.
+
+    4 checks at 1e-5 on 196608 values: KS vs ``scipy.stats.norm`` (detects a
+    CDF error of 0.008), the mean (z-test: a shift of 0.015 sigma), the
+    variance (chi-square: a 2.2% error) and two-sample KS vs the reference's
+    residuals (CDF error 0.011).  At std 0.1 a ``std * 1.03`` operator
+    (variance +6.1%, 2.8x the detectable error) or ``mean + 0.01`` (0.1 sigma,
+    6.6x) is rejected.  Verified with temporary variants: std x1.03 (variance
+    check) and mean +0.01 (mean and KS checks) fail.  The float32 output
+    rounds ``0.5 + noise`` to 6e-8, i.e. 0.006 sigma at std 1e-5: far below
+    what these checks resolve.
+    """
+    test_id = f"test_gaussian_residuals_are_normal/{std}/{mean}"
+    config = noise_config("gaussian", noise_std=std, noise_mean=mean, clip_range=None)
+    images = np.full(batch_shape(), 0.5, np.float32)
+    out = run_batch(operator_for(config, test_id), images)
+    assert out.shape == images.shape and out.dtype == np.float32
+    residual = out.astype(np.float64) - 0.5
+    what = f"gaussian residuals of op(batch), std={std}, mean={mean}"
+    assert_ks_1samp(residual, stats.norm(mean, std), what=what)
+    assert_normal_mean(residual, mean, std, what=what)
+    assert_normal_variance(residual, std**2, what=what)
+    ref_residual = reference_batch(config, images, test_id).astype(np.float64) - 0.5
+    assert_ks_2samp(residual, ref_residual, what=f"{what} vs the reference's")
+
+
+def test_gaussian_default_clip_point_masses():
+    """Default ``clip_range=(0, 1)``, x = 0.5, std 0.3, mean 0.1: masses at 0 and 1.
+
+    ``P(out == 0) = Phi(-2) = 0.0228`` and ``P(out == 1) = 1 - Phi(4/3) = 0.0912``
+    (exact binomial tests, 2 checks at 1e-5 on 196608 values: they detect
+    errors of 0.0023 and 0.0044, i.e. 10% and 4.8% of the masses); the values
+    strictly inside follow the normal truncated to (0, 1) (KS, CDF error 0.009)
+    and the three categories (0, inside, 1) match the reference's counts
+    (chi-square homogeneity, 2 dof).  4 checks in all.  Verified with temporary
+    variants: no clipping fails the exact range check; std x1.03 (mass at 1
+    +7%) and mean +0.01 (mass at 1 +6%, at 0 -8%) fail all four checks.
+    """
+    test_id = "test_gaussian_default_clip_point_masses"
+    std, mean = 0.3, 0.1
+    config = noise_config("gaussian", noise_std=std, noise_mean=mean)
+    assert config.clip_range == (0.0, 1.0)
+    images = np.full(batch_shape(), 0.5, np.float32)
+    out = run_batch(operator_for(config, test_id), images).astype(np.float64).ravel()
+    loc = 0.5 + mean
+    p_low = stats.norm.cdf(0.0, loc, std)
+    p_high = stats.norm.sf(1.0, loc, std)
+    assert np.all((out >= 0.0) & (out <= 1.0)), "values outside the clip range"
+    low, high = out == 0.0, out == 1.0
+    assert_binomial(int(low.sum()), out.size, p_low, what="gaussian mass clipped to 0")
+    assert_binomial(int(high.sum()), out.size, p_high, what="gaussian mass clipped to 1")
+    inside = out[~(low | high)]
+    truncated = stats.truncnorm((0.0 - loc) / std, (1.0 - loc) / std, loc=loc, scale=std)
+    assert_ks_1samp(inside, truncated, what="gaussian values inside the clip range")
+    ref = reference_batch(config, images, test_id).astype(np.float64).ravel()
+
+    def categories(values):
+        return [np.sum(values == 0.0), np.sum((values > 0.0) & (values < 1.0)), np.sum(values == 1)]
+
+    assert_chisquare_homogeneity(
+        categories(out), categories(ref), what="clipped gaussian categories vs the reference"
+    )
+
+
+# --------------------------------------------------------------------------- #
+# salt & pepper                                                                #
+# --------------------------------------------------------------------------- #
+# id: (salt_prob, pepper_prob, record ranges, clip_range)
+SP_CASES = {
+    "unit": (0.05, 0.10, "unit", (0.0, 1.0)),
+    "unit-salt0": (0.0, 0.3, "unit", (0.0, 1.0)),
+    "unit-salt1": (1.0, 0.0, "unit", (0.0, 1.0)),
+    "unit-none": (0.0, 0.0, "unit", (0.0, 1.0)),
+    "byte-noclip": (0.02, 0.05, "byte", None),
+    "byte-clip255": (0.3, 0.1, "byte", (0.0, 255.0)),
+    "mixed-noclip": (0.05, 0.10, "mixed", None),
+}
+
+
+def salt_pepper_images(test_id: str, ranges: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images and each record's automatic salt value (1.0 for 0..1, 255 for 0..255 records).
+
+    0..1 records are uniform in [0.1, 0.9], 0..255 records in [10, 245], so
+    salt, pepper (0) and unchanged values are told apart exactly.  "mixed":
+    even records 0..255, odd records 0..1 (the range rule is per record).
+    """
+    shape = batch_shape()
+    unit = uniform_images(f"{test_id}/unit", shape, 0.1, 0.9)
+    byte = uniform_images(f"{test_id}/byte", shape, 10.0, 245.0)
+    is_byte = np.zeros(shape[0], bool)
+    if ranges == "byte":
+        is_byte[:] = True
+    elif ranges == "mixed":
+        is_byte[::2] = True
+    images = np.where(is_byte[:, None, None, None], byte, unit)
+    salts = np.where(is_byte, 255.0, 1.0).astype(np.float32)
+    return images, salts
+
+
+def salt_pepper_counts(images, out, salts) -> np.ndarray:
+    """``[salt, pepper, unchanged]`` counts; every value must be exactly one of them."""
+    salt = out == salts[:, None, None, None]
+    pepper = out == 0.0
+    unchanged = out == images
+    category_count = salt.astype(int) + pepper.astype(int) + unchanged.astype(int)
+    bad = int(np.sum(category_count != 1))
+    assert bad == 0, f"{bad} values are not exactly one of salt / pepper / unchanged"
+    return np.array([salt.sum(), pepper.sum(), unchanged.sum()], dtype=np.float64)
+
+
+@pytest.mark.parametrize("case", list(SP_CASES))
+def test_salt_pepper_counts_are_multinomial(case):
+    """Counts of salt / pepper / unchanged values of ``op(batch)`` ~ Multinomial(n, probs).
+
+    ``probs = (salt_prob, pepper_prob, 1 - both)``; salt is the automatic value
+    of each record (1.0 for 0..1 records, 255 for 0..255 records, with
+    ``clip_range`` None or (0, 255)), checked exactly by the categories.  2
+    checks at 1e-5 on 196608 values: chi-square GOF (2 dof; at (0.05, 0.10) a
+    salt_prob of 0.055, i.e. x1.1, gives non-centrality 104, twice the 50
+    needed) and homogeneity vs the reference's counts (non-centrality 52 for the
+    same error).  Probabilities 0 and 1 are exact: an impossible category
+    fails with p = 0.  Verified with temporary variants: salt_prob x1.1 and
+    salt/pepper swapped fail the GOF and homogeneity checks (every case with
+    salt_prob != pepper_prob); pepper 0.1 instead of 0, and salt 255 in the
+    0..1 records of "mixed" (a batch-wide range rule), fail the exact categories.
+    """
+    test_id = f"test_salt_pepper_counts_are_multinomial/{case}"
+    salt_prob, pepper_prob, ranges, clip_range = SP_CASES[case]
+    config = noise_config(
+        "salt_pepper", salt_prob=salt_prob, pepper_prob=pepper_prob, clip_range=clip_range
+    )
+    images, salts = salt_pepper_images(test_id, ranges)
+    out = run_batch(operator_for(config, test_id), images)
+    assert out.dtype == np.float32
+    counts = salt_pepper_counts(images, out, salts)
+    probs = [salt_prob, pepper_prob, 1.0 - salt_prob - pepper_prob]
+    what = f"salt/pepper/unchanged counts of op(batch), {case}"
+    assert_chisquare_gof(counts, probs, what=what)
+    ref_counts = salt_pepper_counts(images, reference_batch(config, images, test_id), salts)
+    assert_chisquare_homogeneity(counts, ref_counts, what=f"{what} vs the reference's")
+
+
+# --------------------------------------------------------------------------- #
+# poisson                                                                      #
+# --------------------------------------------------------------------------- #
+POISSON_CONVENTIONS = {"unit": (0.5, 1.0), "byte": (100.0, 255.0)}  # constant x, scale s
+LAM_SCALES = (0.1, 1.0, 10.0, 100.0, 1000.0)
+
+
+def poisson_config(lam_scale: float) -> dx.NoiseOperatorConfig:
+    return noise_config("poisson", lam_scale=lam_scale, clip_range=None)
+
+
+def poisson_counts(out: np.ndarray, lam_scale: float, scale: float) -> np.ndarray:
+    """``k = out * lam_scale / s``, which must be (to float32 rounding) a whole number."""
+    raw = out.astype(np.float64) * (lam_scale / scale)
+    k = np.rint(raw)
+    off = np.abs(raw - k) > 1e-5 * np.maximum(k, 1.0)
+    assert not np.any(off), (
+        f"{int(off.sum())} outputs are not counts * s / lam_scale, e.g. k = {raw[off][:3]}"
+    )
+    return k
+
+
+@functools.cache
+def poisson_draw(convention: str, lam_scale: float) -> np.ndarray:
+    """``op(batch)`` on the constant image of ``convention`` (float32 output, cached)."""
+    test_id = f"test_poisson/{convention}/{lam_scale}"
+    x, _ = POISSON_CONVENTIONS[convention]
+    images = np.full(batch_shape(), x, np.float32)
+    out = run_batch(operator_for(poisson_config(lam_scale), test_id), images)
+    out.setflags(write=False)
+    return out
+
+
+@pytest.mark.parametrize("lam_scale", LAM_SCALES)
+@pytest.mark.parametrize("convention", list(POISSON_CONVENTIONS))
+def test_poisson_counts_mean_and_variance(convention, lam_scale):
+    """Constant x: ``out = k * s / lam_scale`` with ``k ~ Poisson(x * lam_scale / s)``.
+
+    x = 0.5 (0..1, s = 1: lam = 0.05 ... 500) or x = 100 (0..255, s = 255:
+    lam = 0.039 ... 392), ``clip_range=None``.  Exact: every output is on the
+    lattice ``k * s / lam_scale``.  4 checks at 1e-5 on 196608 values: the
+    counts vs ``scipy.stats.poisson`` (chi-square GOF); the mean of ``out`` is x
+    (z-test); its variance is ``x * s / lam_scale`` -- a *larger* lam_scale
+    gives *less* variance -- as a z-test of ``E[(out - x)^2]`` with the exact
+    Poisson fourth moment (sd of ``(k - lam)^2`` = ``sqrt(lam + 2 lam^2)``), which
+    detects a variance error of 8% at lam = 0.039, 3.2% at 0.39 and 2.3% or
+    less from lam = 3.9 on, so variance x1.1 fails everywhere; and homogeneity
+    of the counts vs the reference's.  Verified with temporary variants:
+    variance x1.1 fails all 10 cases, both as ``lam_scale / 1.1`` (lattice;
+    and, lattice check disabled, counts, variance and homogeneity) and as the
+    output spread about x by sqrt(1.1) (variance check, p <= 2e-15); the 255
+    scaling dropped fails every "byte" case (lattice; without it all three
+    count/variance checks, p = 0); an inverted lam_scale fails all but
+    lam_scale = 1.
+    """
+    test_id = f"test_poisson/{convention}/{lam_scale}"
+    x, scale = POISSON_CONVENTIONS[convention]
+    lam = x * lam_scale / scale
+    out = poisson_draw(convention, lam_scale)
+    k = poisson_counts(out, lam_scale, scale)
+    what = f"poisson op(batch), x={x}, lam_scale={lam_scale} (lam={lam:.4g})"
+    assert_poisson_counts(k, lam, what=f"counts of {what}")
+    step = scale / lam_scale  # the output value of one count
+    values = out.astype(np.float64).ravel()
+    assert_normal_mean(values, x, math.sqrt(x * step), what=f"mean of {what}")
+    squared = (values - x) ** 2
+    assert_normal_mean(
+        squared,
+        x * step,  # the variance x * s / lam_scale
+        step**2 * math.sqrt(lam + 2.0 * lam**2),
+        what=f"variance of {what}",
+    )
+    config = poisson_config(lam_scale)
+    images = np.full(batch_shape(), x, np.float32)
+    ref_k = poisson_counts(reference_batch(config, images, test_id), lam_scale, scale)
+    top = int(max(k.max(), ref_k.max())) + 1
+    assert_chisquare_homogeneity(
+        np.bincount(k.astype(np.int64).ravel(), minlength=top),
+        np.bincount(ref_k.astype(np.int64).ravel(), minlength=top),
+        what=f"counts of {what} vs the reference's",
+    )
+
+
+@pytest.mark.parametrize("convention", list(POISSON_CONVENTIONS))
+def test_poisson_variance_falls_as_lam_scale_grows(convention):
+    """The sample variance of ``out`` falls about tenfold per tenfold lam_scale (0.1 ... 1000).
+
+    Exact up to sampling: each ratio must lie in (5, 20) around the specified
+    10; its relative error is below 2% here, so a chance failure is beyond 40
+    sigma.  The seed page's "higher = more noise" reading fails at once.
+    Reuses the draws of ``test_poisson_counts_mean_and_variance``.
+    """
+    variances = [poisson_draw(convention, ls).astype(np.float64).var() for ls in LAM_SCALES]
+    ratios = np.array(variances[:-1]) / np.array(variances[1:])
+    assert np.all((ratios > 5.0) & (ratios < 20.0)), (
+        f"variance per lam_scale {LAM_SCALES}: {variances} (ratios {ratios})"
+    )
+
+
+# --------------------------------------------------------------------------- #
+# dropout                                                                      #
+# --------------------------------------------------------------------------- #
+def kept_and_dropped(images: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Bool keep decisions per value; every value must be kept (unchanged) or dropped (0)."""
+    kept, dropped = out == images, out == 0
+    bad = int(np.sum(kept == dropped))
+    assert bad == 0, f"{bad} values are neither kept unchanged nor zeroed"
+    return kept
+
+
+PIXEL_RATES = (0.0, 0.02, 0.1, 0.3, 0.5, 1.0)
+
+
+@pytest.mark.parametrize("rate", PIXEL_RATES)
+def test_pixel_keep_rate_is_binomial(rate):
+    """Pixel mode ``op(batch)``: each value kept with probability ``1 - rate``, independently.
+
+    Images uniform in [0.1, 1] (so kept and dropped are told apart exactly).
+    Rate 0: the output is the input; rate 1: all zero (exact binomials).
+    Otherwise 3 checks at 1e-5 on 196608 values: the exact binomial test of
+    the kept count (detects a keep-rate error of 0.0046 at rate 0.1, 0.0076 at
+    rate 0.5: so rate+0.02 at rate 0.1 fails at 30 standard errors and a keep
+    rate of p instead of 1 - p at rate 0.3 at 390); the kept count per pixel
+    (3 channels) vs Binomial(3, 1 - rate) (chi-square: decisions shared by a
+    pixel's channels); homogeneity with the reference's kept/dropped counts.
+    Verified with temporary variants: keep rate p instead of 1 - p (rate 0.3)
+    and rate + 0.02 (rate 0.1) fail the binomial check; a decision per pixel
+    shared over the channels fails the per-pixel check.
+    """
+    test_id = f"test_pixel_keep_rate_is_binomial/{rate}"
+    config = dropout_config("pixel", rate)
+    images = uniform_images(test_id, batch_shape(), 0.1, 1.0)
+    out = run_batch(operator_for(config, test_id), images)
+    if rate == 0.0:
+        np.testing.assert_array_equal(out, images)
+    kept = kept_and_dropped(images, out)
+    keep = 1.0 - rate
+    what = f"pixel keep decisions of op(batch), rate={rate}"
+    assert_binomial(int(kept.sum()), kept.size, keep, what=what)
+    if 0.0 < rate < 1.0:
+        per_pixel = kept.sum(axis=-1).ravel()
+        channels = kept.shape[-1]
+        observed = np.bincount(per_pixel, minlength=channels + 1)
+        expected = stats.binom.pmf(np.arange(channels + 1), channels, keep)
+        assert_chisquare_gof(observed, expected, what=f"kept channels per pixel, rate={rate}")
+        ref_kept = kept_and_dropped(images, reference_batch(config, images, test_id))
+        assert_chisquare_homogeneity(
+            [kept.sum(), kept.size - kept.sum()],
+            [ref_kept.sum(), ref_kept.size - ref_kept.sum()],
+            what=f"{what} vs the reference's",
+        )
+
+
+CHANNEL_RATES = (0.1, 0.3)
+
+
+@pytest.mark.parametrize("rate", CHANNEL_RATES)
+def test_channel_mask_is_per_channel_and_binomial(rate):
+    """Channel mode ``op(batch)`` on ``(256, 4, 4, 64)``: one decision per (record, channel).
+
+    Exact: within each record and channel all 16 values are kept or all are
+    zeroed (a mask drawn per pixel fails this at once).  3 checks at 1e-5 on
+    16384 decisions: exact binomial of the kept count (detects a keep-rate
+    error of 0.016 at rate 0.1, 0.024 at rate 0.3: rate + 0.02 at rate 0.1 is
+    8.5 standard errors, p instead of 1 - p at rate 0.3 is 110); the kept
+    channels per record vs Binomial(64, 1 - rate) (chi-square: decisions shared
+    within a record); homogeneity with the reference's channel keep masks.
+    Verified with temporary variants: a mask per pixel fails the exact check;
+    p for 1 - p (rate 0.3) and rate + 0.02 (rate 0.1) fail the binomial check.
+    """
+    test_id = f"test_channel_mask_is_per_channel_and_binomial/{rate}"
+    config = dropout_config("channel", rate)
+    shape = channel_shape()
+    images = uniform_images(test_id, shape, 0.1, 1.0)
+    out = run_batch(operator_for(config, test_id), images)
+    kept_values = kept_and_dropped(images, out)
+    decisions = kept_values.all(axis=(1, 2))  # (records, channels)
+    mixed = int(np.sum(decisions != kept_values.any(axis=(1, 2))))
+    assert mixed == 0, f"{mixed} (record, channel) slices are partly kept and partly dropped"
+    keep = 1.0 - rate
+    what = f"channel keep decisions of op(batch), rate={rate}"
+    assert_binomial(int(decisions.sum()), decisions.size, keep, what=what)
+    channels = shape[-1]
+    observed = np.bincount(decisions.sum(axis=1), minlength=channels + 1)
+    expected = stats.binom.pmf(np.arange(channels + 1), channels, keep)
+    assert_chisquare_gof(observed, expected, what=f"kept channels per record, rate={rate}")
+    ref_mask = reference.draw(config, rng_for(f"{test_id}/reference"), shape[1:], shape[0])
+    ref_mask = ref_mask["keep_mask"]
+    assert ref_mask.shape == decisions.shape
+    assert_chisquare_homogeneity(
+        [decisions.sum(), decisions.size - decisions.sum()],
+        [ref_mask.sum(), ref_mask.size - ref_mask.sum()],
+        what=f"{what} vs the reference's",
+    )
+
+
+KEEP_MASK_CASES = [("pixel", 0.3), ("channel", 0.3), ("channel", 0.1)]
+
+
+@pytest.mark.parametrize(
+    ("mode", "rate"), KEEP_MASK_CASES, ids=[f"{m}-{r}" for m, r in KEEP_MASK_CASES]
+)
+def test_generate_random_params_keep_mask(mode, rate):
+    """``generate_random_params``: keep_mask shape (B, H, W, C) pixel / (B, C) channel, bool.
+
+    Shapes equal the reference draw's (exact).  2 checks at 1e-5 on 65536
+    decisions: the exact binomial of the keep rate (detects an error of 0.012
+    at rate 0.3, 0.008 at rate 0.1: p for 1 - p and rate + 0.02 fail) and
+    homogeneity with the reference's keep masks.  Verified: a channel mask
+    drawn per pixel fails the shape check; p for 1 - p and rate + 0.02 fail
+    the binomial.
+    """
+    test_id = f"test_generate_random_params_keep_mask/{mode}/{rate}"
+    config = dropout_config(mode, rate)
+    shape = (scaled(64), 8, 8, 16) if mode == "pixel" else (scaled(4096), 8, 8, 16)
+    op = operator_for(config, test_id)
+    key = jax.random.key(seed_for(f"{test_id}/key") % 2**31)
+    params = op.generate_random_params(key, {"image": shape})
+    ref = reference.draw(config, rng_for(f"{test_id}/reference"), shape[1:], shape[0])
+    assert list(params) == ["keep_mask"]
+    mask = np.asarray(params["keep_mask"])
+    expected_shape = shape if mode == "pixel" else (shape[0], shape[-1])
+    assert mask.shape == ref["keep_mask"].shape == expected_shape
+    assert mask.dtype == np.bool_
+    what = f"{mode} keep_mask of generate_random_params, rate={rate}"
+    assert_binomial(int(mask.sum()), mask.size, 1.0 - rate, what=what)
+    ref_mask = ref["keep_mask"]
+    assert_chisquare_homogeneity(
+        [mask.sum(), mask.size - mask.sum()],
+        [ref_mask.sum(), ref_mask.size - ref_mask.sum()],
+        what=f"{what} vs the reference's",
+    )
+
+
+# --------------------------------------------------------------------------- #
+# independence: between records, between calls                                 #
+# --------------------------------------------------------------------------- #
+INDEPENDENCE_CONFIG = noise_config("gaussian", noise_std=0.1, noise_mean=0.0, clip_range=None)
+
+
+def gaussian_rows(op, images: np.ndarray) -> np.ndarray:
+    """One ``op(batch)`` call's noise, one row per record."""
+    out = run_batch(op, images).astype(np.float64)
+    return (out - 0.5).reshape(out.shape[0], -1)
+
+
+def test_gaussian_records_are_independent():
+    """The gaussian noise of the records of one batch: all different, uncorrelated.
+
+    Exact: no two of the 16 records are identical.  2 checks at 1e-5 on the
+    120 pair statistics ``sqrt(m - 1) r`` (m = 12288 values a record; ~ N(0, 1)
+    and uncorrelated under independence): their mean (z-test: a correlation
+    of 0.0056 shared by all pairs) and variance (chi-square, 119 dof: any one
+    pair with |r| >= 0.1).  Verified with temporary variants: one key for all
+    records fails the exact check (and, exact checks disabled, both statistical
+    ones); records sharing 5% of their noise (r = 0.05 for every pair) fail the
+    mean check.
+    """
+    test_id = "test_gaussian_records_are_independent"
+    images = np.full(batch_shape(), 0.5, np.float32)
+    rows = gaussian_rows(operator_for(INDEPENDENCE_CONFIG, test_id), images)
+    assert distinct_rows(rows) == rows.shape[0], "two records of one batch got the same noise"
+    t = pair_statistics(rows)
+    what = "correlation of the noise of record pairs in one batch"
+    assert_normal_mean(t, 0.0, 1.0, what=what)
+    assert_normal_variance(t, 1.0, what=what)
+
+
+def test_gaussian_successive_calls_are_independent():
+    """Two ``op(batch)`` calls on the same batch: every record's noise differs, uncorrelated.
+
+    Exact: no record of the second call equals any record of the first.  2
+    checks at 1e-5 on the 256 cross-call pair statistics ``sqrt(m - 1) r``:
+    mean (a correlation of 0.0038 shared by all pairs) and variance (any one
+    pair with |r| >= 0.12).  Verified with temporary variants: a record counter
+    that does not advance, or advances by 1 per call, fails the exact check
+    (and, exact checks disabled, both statistical ones); calls sharing 5% of
+    their noise (r = 0.05 for the same record) fail both checks.
+    """
+    test_id = "test_gaussian_successive_calls_are_independent"
+    images = np.full(batch_shape(), 0.5, np.float32)
+    op = operator_for(INDEPENDENCE_CONFIG, test_id)
+    first, second = gaussian_rows(op, images), gaussian_rows(op, images)
+    assert not np.array_equal(first, second), "two calls gave the same output"
+    both = np.vstack([first, second])
+    assert distinct_rows(both) == both.shape[0], "a record's noise repeats across calls"
+    t = pair_statistics(first, second)
+    what = "correlation of the noise of two successive calls"
+    assert_normal_mean(t, 0.0, 1.0, what=what)
+    assert_normal_variance(t, 1.0, what=what)
+
+
+def test_pixel_keep_decisions_are_independent():
+    """Pixel dropout at rate 0.5: keep decisions independent across records and calls.
+
+    Exact: all 32 record masks of two successive calls differ.  2 chi-square
+    homogeneity checks (2 x 2 tables, 1 dof) at 1e-5: record 2i+1's decision
+    vs record 2i's (98304 pairs: detects a phi correlation of 0.021) and call
+    2's vs call 1's for the same record (196608 pairs: phi 0.015).  Verified
+    with temporary variants: one mask for all records, and a counter that does
+    not advance, fail the exact check and (exact check disabled) the matching
+    homogeneity check; a counter advancing by 1 per call fails the exact check.
+    """
+    test_id = "test_pixel_keep_decisions_are_independent"
+    config = dropout_config("pixel", 0.5)
+    images = uniform_images(test_id, batch_shape(), 0.1, 1.0)
+    op = operator_for(config, test_id)
+    first = kept_and_dropped(images, run_batch(op, images))
+    second = kept_and_dropped(images, run_batch(op, images))
+    masks = np.vstack([first, second]).reshape(2 * first.shape[0], -1)
+    assert distinct_rows(masks) == masks.shape[0], "two records or calls share a keep mask"
+
+    def table(a, b):
+        return [np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]
+
+    row_kept, row_dropped = table(first[1::2], first[0::2])
+    assert_chisquare_homogeneity(
+        row_kept, row_dropped, what="keep decisions of record 2i+1 given record 2i's"
+    )
+    row_kept, row_dropped = table(second, first)
+    assert_chisquare_homogeneity(
+        row_kept, row_dropped, what="keep decisions of call 2 given call 1's"
+    )
