@@ -291,7 +291,7 @@ VARIANTS: dict[str, Variant] = {
         lambda: _with_kernel(NOISE, ClippingSkipped),
     ),
     "salt_pepper_swapped": Variant(
-        "salt and pepper bands swapped",
+        "salt and pepper values swapped",
         NOISE,
         ("salt_pepper",),
         lambda: _with_kernel(NOISE, SaltPepperSwapped),
