@@ -85,10 +85,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     results = stats_kit.RESULTS
     if not results:
         return
-    rejected = [r for r in results if r.rejected]
+    rejected = [r for r in results if r.rejected and r.test in _FAILED_TESTS]
+    expected_rejections = [r for r in results if r.rejected and r.test not in _FAILED_TESTS]
     expected = sum(r.alpha for r in results)
     terminalreporter.write_line(
-        f"statistical checks: {len(results)} run, {len(rejected)} rejected; "
+        f"statistical checks: {len(results)} run, {len(rejected)} rejected in failing tests "
+        f"(+{len(expected_rejections)} deliberate rejections the kit's self-tests expect); "
         f"sum of their false-alarm levels {expected:.4f} "
         f"(the expected number of false alarms with fresh seeds)"
     )
@@ -110,10 +112,22 @@ _FAILED_REPEATS: set[int] = set()
 _SEEN_REPEATS: set[int] = set()
 
 
+_FAILED_TESTS: set[str] = set()
+
+
+@pytest.fixture(autouse=True)
+def _record_test_of_checks(request: pytest.FixtureRequest):
+    stats_kit.current_test = request.node.nodeid
+    yield
+    stats_kit.current_test = ""
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
-    """Notes which rerun each statistical test belonged to, and whether it failed."""
+    """Notes failed tests, and which rerun each statistical test belonged to."""
     report = yield
+    if report.failed:
+        _FAILED_TESTS.add(item.nodeid)
     callspec = getattr(item, "callspec", None)
     if call.when == "call" and callspec is not None and "stats_repeat" in callspec.params:
         repeat = int(callspec.params["stats_repeat"])

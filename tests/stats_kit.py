@@ -112,6 +112,8 @@ def seed_salt() -> int | None:
 
 
 REPEAT_ENV = "DATARAX_OPS_STATS_REPEAT"
+# The pytest node id of the running test (conftest sets it), recorded with each check.
+current_test = ""
 # Which repetition of a statistical test is running (set by conftest when
 # DATARAX_OPS_STATS_REPEAT=N reruns every statistical test N times in one process).
 current_repeat = 0
@@ -147,6 +149,7 @@ class CheckResult:
     statistic: float
     pvalue: float
     alpha: float
+    test: str = ""  # the pytest node that ran it (set by conftest)
 
     @property
     def rejected(self) -> bool:
@@ -185,6 +188,7 @@ def _finish(check: str, what: str, statistic: float, pvalue: float, alpha: float
         statistic=float(statistic),
         pvalue=min(max(pvalue, 0.0), 1.0),
         alpha=alpha,
+        test=current_test,
     )
     RESULTS.append(result)
     if result.rejected:
