@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import gammainc, gammaincc, ndtri
 
-from reference.common import RANGE_255_THRESHOLD
+from reference.common import RANGE_255_THRESHOLD, SMALLEST_LEVEL
 
 Array = jax.Array
 
@@ -101,16 +101,18 @@ def poisson_quantile(levels: Array, lam: Array) -> Array:
       Counts as floats of ``lam``'s dtype; NaN where ``lam`` is NaN, +inf where
       it is +inf.
 
+    Levels below 2^-24 are raised to it, as in the reference (a level of 0
+    would give the count 0 whatever ``lam`` is).
+
     Starts from the Cornish-Fisher approximation of the quantile and steps by
     one until the defining inequality holds at ``k`` and fails at ``k - 1``:
     a few steps for large ``lam``, exact for every ``lam``.
     """
     dtype = lam.dtype
-    levels = levels.astype(dtype)
+    levels = jnp.maximum(levels.astype(dtype), SMALLEST_LEVEL)
     finite = jnp.isfinite(lam)
     lam_f = jnp.where(finite, lam, 0.0)
-    tiny = jnp.finfo(dtype).tiny
-    z = ndtri(jnp.clip(levels, tiny, 1.0 - jnp.finfo(dtype).epsneg))
+    z = ndtri(jnp.minimum(levels, 1.0 - jnp.finfo(dtype).epsneg))
     guess = jnp.floor(lam_f + jnp.sqrt(lam_f) * z + (z * z - 1.0) / 6.0)
     guess = jnp.maximum(guess, 0.0)
 

@@ -18,6 +18,9 @@ import numpy as np
 
 # An image whose largest (non-NaN) value exceeds this is read as 0..255 data.
 RANGE_255_THRESHOLD = 1.5
+# Poisson levels are raised to at least this (the smallest positive float32
+# uniform step): a level of exactly 0 would give the count 0 whatever lambda is.
+SMALLEST_LEVEL = 2.0**-24
 PARAM_FLOAT = np.float32
 
 
@@ -81,12 +84,18 @@ def poisson_quantile(levels: np.ndarray, lam: np.ndarray) -> np.ndarray:
     Returns:
       float64 counts, same shape; NaN where ``lam`` is NaN, +inf where it is +inf.
 
+    Levels below ``SMALLEST_LEVEL`` (2^-24) are raised to it: float32
+    uniforms hit exactly 0 with probability 2^-24 (2^-23 for JAX's), and the
+    quantile of 0 is the count 0 for every ``lam``, an impossible value at
+    large ``lam`` (e^-1000 at ``lam = 1000``) that a goodness-of-fit test
+    would see.  Raising it moves no count's probability by more than 2^-24.
+
     The CDF is summed in log space from ``k0 = max(0, lam - 12 sqrt(lam) - 12)``:
     the mass below ``k0`` is under 1e-30, far below the float32 resolution of
     the levels.  Written with NumPy and ``math.lgamma`` only, so that
     ``scipy.stats.poisson`` stays an independent oracle for the tests.
     """
-    levels = np.asarray(levels, dtype=np.float64)
+    levels = np.maximum(np.asarray(levels, dtype=np.float64), SMALLEST_LEVEL)
     lam = np.asarray(lam, dtype=np.float64)
     counts = np.full(lam.shape, np.nan)
     counts[np.isposinf(lam)] = np.inf
@@ -101,7 +110,7 @@ def poisson_quantile(levels: np.ndarray, lam: np.ndarray) -> np.ndarray:
     start_term = start * np.where(lam_f > 0, log_lam, 0.0)
     log_pmf = start_term - lam_f - lgamma(start + 1.0)
     log_cdf = log_pmf.copy()
-    log_level = np.log(np.maximum(level_f, np.finfo(np.float64).tiny))
+    log_level = np.log(level_f)
     k = start.copy()
     active = log_cdf < log_level
     while np.any(active):
@@ -109,6 +118,5 @@ def poisson_quantile(levels: np.ndarray, lam: np.ndarray) -> np.ndarray:
         log_pmf[active] += log_lam[active] - np.log(k[active])
         log_cdf[active] = np.logaddexp(log_cdf[active], log_pmf[active])
         active = log_cdf < log_level
-    # A level of exactly 0 is reached by k = 0 (the search above starts at k0).
-    counts[finite] = np.where(level_f <= 0.0, 0.0, k)
+    counts[finite] = k
     return counts
