@@ -26,6 +26,7 @@ from flax import nnx
 from hypothesis import given
 from hypothesis import strategies as st
 
+import datarax_ops as dx
 import reference
 import reference.common
 from reference.common import poisson_quantile, uses_255_range
@@ -252,3 +253,28 @@ def test_uint8_rounding_and_saturation_match_reference(mode):
     )
     image = np.random.default_rng(4).integers(0, 256, (32, 32, 3)).astype(np.uint8)
     _apply_with_reference_params(config, image)
+
+
+@given(
+    config=configs,
+    shape=S.element_shapes(max_side=12),
+    value_range=st.sampled_from(S.VALUE_RANGES),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_compiled_invariants_through_op_batch(config, shape, value_range, seed):
+    """Invariants of ``op(batch)`` itself (exact, no false alarms): output inside
+    ``clip_range``, shape and dtype kept, other fields and the input untouched."""
+    rng = np.random.default_rng(seed)
+    images = (rng.random((3, *shape)) * S.range_high(value_range)).astype(np.float32)
+    labels = np.arange(3)
+    batch = dx.Batch.from_parts(data={"image": jnp.asarray(images), "label": jnp.asarray(labels)})
+    out = make_operator(config, seed=seed)(batch).data.get_value()
+    result = np.asarray(out["image"])
+    assert result.shape == images.shape and result.dtype == images.dtype
+    np.testing.assert_array_equal(out["label"], labels)
+    np.testing.assert_array_equal(batch.data.get_value()["image"], images)
+    if config.clip_range is not None and not (
+        config.mode in ("pixel", "channel") and config.dropout_rate == 0
+    ):
+        low, high = config.clip_range
+        assert np.all((result >= np.float32(low)) & (result <= np.float32(high)))
