@@ -28,12 +28,7 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.register_profile(
-    "thorough",
-    derandomize=False,
-    deadline=None,
-    max_examples=200,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    "thorough", parent=settings.get_profile("ci"), derandomize=False, max_examples=200
 )
 
 settings.register_profile(

@@ -128,16 +128,30 @@ def _range_threshold(image: Array, threshold: float) -> Array:
 
 
 @dataclass(frozen=True)
-class AutoThresholdMoved(dx.NoiseKernel):
-    """0..255 detection at max > 2.0 instead of > 1.5 (salt value and poisson scale)."""
+class WrongRangeRule(dx.NoiseKernel):
+    """Applies the real modes with ``uses_255_range`` replaced by ``range_rule``
+    (swapped in while the mode traces, restored after)."""
+
+    @staticmethod
+    def range_rule(image: Array) -> Array:
+        raise NotImplementedError
 
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
         original = noise_modes.uses_255_range
-        noise_modes.uses_255_range = lambda im: _range_threshold(im, 2.0)
+        noise_modes.uses_255_range = self.range_rule
         try:
             return super().apply(image, params)
         finally:
             noise_modes.uses_255_range = original
+
+
+@dataclass(frozen=True)
+class AutoThresholdMoved(WrongRangeRule):
+    """0..255 detection at max > 2.0 instead of > 1.5 (salt value and poisson scale)."""
+
+    @staticmethod
+    def range_rule(image: Array) -> Array:
+        return _range_threshold(image, 2.0)
 
 
 @dataclass(frozen=True)
@@ -149,14 +163,12 @@ class PoissonVarianceTooLarge(dx.NoiseKernel):
 
 
 @dataclass(frozen=True)
-class Poisson255ScalingDropped(dx.NoiseKernel):
-    def apply(self, image: Array, params: dict[str, Array]) -> Array:
-        original = noise_modes.uses_255_range
-        noise_modes.uses_255_range = lambda im: jnp.asarray(False)
-        try:
-            return super().apply(image, params)
-        finally:
-            noise_modes.uses_255_range = original
+class Poisson255ScalingDropped(WrongRangeRule):
+    """Every image is read as 0..1 data."""
+
+    @staticmethod
+    def range_rule(image: Array) -> Array:
+        return jnp.asarray(False)
 
 
 @dataclass(frozen=True)
