@@ -12,24 +12,31 @@ from datarax_ops.config import (
     NoiseOperatorConfig,
     OperatorConfig,
 )
-from datarax_ops.dropout import DropoutKernel, DropoutOperator
-from datarax_ops.noise import NoiseKernel, NoiseOperator
-from datarax_ops.operator import ImageOperator
+from datarax_ops.dropout import ChannelKernel, DropoutOperator, PixelKernel
+from datarax_ops.modes import MODES, Mode
+from datarax_ops.noise import GaussianKernel, NoiseOperator, PoissonKernel, SaltPepperKernel
+from datarax_ops.operator import ImageOperator, Kernel
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "MODES",
     "Batch",
+    "ChannelKernel",
     "DataraxModuleConfig",
-    "DropoutKernel",
     "DropoutOperator",
     "DropoutOperatorConfig",
     "Element",
+    "GaussianKernel",
     "ImageOperator",
+    "Kernel",
     "Metadata",
+    "Mode",
     "ModalityOperatorConfig",
-    "NoiseKernel",
     "NoiseOperator",
     "NoiseOperatorConfig",
     "OperatorConfig",
+    "PixelKernel",
+    "PoissonKernel",
+    "SaltPepperKernel",
 ]

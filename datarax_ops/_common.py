@@ -69,11 +69,6 @@ def clip(values: Array, clip_range: tuple[float, float] | None) -> Array:
     return jnp.clip(values, low, high)
 
 
-def uniform_levels(key: Array, shape: tuple[int, ...]) -> Array:
-    """Float32 uniforms in [0, 1) of ``shape`` for one record's ``key``."""
-    return jax.random.uniform(key, shape, dtype=jnp.float32)
-
-
 # --------------------------------------------------------------------------- #
 # Poisson quantile: the count whose CDF first reaches the level               #
 # --------------------------------------------------------------------------- #

@@ -5,10 +5,13 @@
   a ``Metadata`` (or a dict with an ``"index"`` entry) or None.
 * ``Batch(elements)`` stacks elements; ``Batch.from_parts(data=..., states=...)``
   wraps arrays that already have a leading batch axis.  ``batch.data`` and
-  ``batch.states`` are ``nnx.Variable``s: read them with ``.get_value()``.
+  ``batch.states`` hold their trees behind datarax's accessor: read them with
+  ``.get_value()``.
 
-``Batch`` is an ``nnx.Module``, so it passes through ``nnx.jit`` (and
-``jax.jit``) as a pytree.
+``Batch`` is a JAX pytree (its arrays and metadata are the leaves, the batch
+size is static), so it passes through ``jax.jit`` and ``nnx.jit`` as an
+argument or a result.  It is deliberately not an ``nnx.Module``: building one
+costs ~0.3 ms of Python, which on small images was the whole cost of a call.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from flax import nnx, struct
+from flax import struct
+from jax.tree_util import GetAttrKey
 
 PyTree = Any
 
@@ -72,30 +76,79 @@ class Element:
         return self.replace(metadata=metadata)
 
 
+class Field:
+    """A value behind datarax's ``Variable`` accessors: ``get_value()``,
+    ``set_value(v)``, ``.value`` and ``[...]``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def get_value(self) -> Any:
+        return self.value
+
+    def set_value(self, value: Any) -> None:
+        self.value = value
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.value[key]
+
+    def __repr__(self) -> str:
+        return f"Field({self.value!r})"
+
+
 def _leading_size(tree: PyTree) -> int | None:
     leaves = jax.tree.leaves(tree)
     return int(jnp.shape(leaves[0])[0]) if leaves else None
 
 
-class Batch(nnx.Module):
-    """A batch of records stored as stacked arrays (leading axis = record)."""
+_CHILDREN = ("data", "states", "_metadata_list", "_batch_metadata", "batch_state", "_valid_mask")
+
+
+@jax.tree_util.register_pytree_with_keys_class
+class Batch:
+    """A batch of records stored as stacked arrays (leading axis = record).
+
+    Attributes:
+      data: ``Field`` of a dict (possibly nested) of arrays ``(batch, ...)``.
+      states: ``Field`` of a dict of arrays ``(batch, ...)``.
+      batch_state: ``Field`` of a dict for the whole batch.
+      valid_mask: ``Field`` of a bool ``(batch,)`` array (all True by default).
+      batch_size: the number of records (static under jit).
+    """
+
+    __slots__ = ("batch_size", *_CHILDREN)
 
     def __init__(self, elements: Sequence[Element], validate: bool = True) -> None:
         elements = list(elements)
-        self.batch_size = len(elements)
         if elements:
             data = jax.tree.map(lambda *xs: jnp.stack(xs), *[e.data for e in elements])
             states = jax.tree.map(lambda *xs: jnp.stack(xs), *[e.state for e in elements])
         else:
             data, states = {}, {}
-        self.data = nnx.Variable(data)
-        self.states = nnx.Variable(states)
-        self._metadata_list = nnx.Variable([e.metadata for e in elements])
-        self._batch_metadata = nnx.Variable(None)
-        self.batch_state: nnx.Variable[dict[str, Any]] = nnx.Variable({})
-        self.valid_mask = nnx.Variable(jnp.ones((self.batch_size,), dtype=jnp.bool_))
+        self._set(len(elements), data, states, [e.metadata for e in elements], None, {}, None)
         if validate:
             self._validate()
+
+    def _set(
+        self,
+        size: int,
+        data: PyTree,
+        states: PyTree,
+        metadata_list: list[Any],
+        batch_metadata: Any,
+        batch_state: PyTree,
+        valid_mask: Any,
+    ) -> None:
+        self.batch_size = size
+        self.data = Field(data)
+        self.states = Field(states)
+        self._metadata_list = Field(metadata_list)
+        self._batch_metadata = Field(batch_metadata)
+        self.batch_state = Field(batch_state)
+        # None until read: building a (batch,) array costs a device call per batch.
+        self._valid_mask = Field(valid_mask)
 
     @classmethod
     def from_parts(
@@ -116,26 +169,45 @@ class Batch(nnx.Module):
           states: dict of arrays of shape ``(batch, ...)``; default ``{}``.
           metadata_list: one metadata per record, or None.
           valid_mask: ``(batch,)`` bool, default all True.
+
+        Raises:
+          ValueError: an array lacks the batch axis, or ``metadata_list`` has
+            the wrong length (with ``validate``; the length is always checked).
         """
-        batch = cls([], validate=False)
         states = {} if states is None else states
         size = _leading_size(data)
         if size is None:
             size = _leading_size(states) or 0
-        batch.batch_size = size
-        batch.data = nnx.Variable(data)
-        batch.states = nnx.Variable(states)
-        if metadata_list is not None and len(metadata_list) != size:
+        if metadata_list is None:
+            metadata_list = [None] * size
+        elif len(metadata_list) != size:
             raise ValueError(f"metadata_list has {len(metadata_list)} entries for {size} records")
-        batch._metadata_list = nnx.Variable(
-            list(metadata_list) if metadata_list is not None else [None] * size
+        batch = object.__new__(cls)
+        batch._set(
+            size,
+            data,
+            states,
+            list(metadata_list),
+            batch_metadata,
+            {} if batch_state is None else batch_state,
+            valid_mask,
         )
-        batch._batch_metadata = nnx.Variable(batch_metadata)
-        batch.batch_state = nnx.Variable({} if batch_state is None else batch_state)
-        mask = jnp.ones((size,), jnp.bool_) if valid_mask is None else jnp.asarray(valid_mask)
-        batch.valid_mask = nnx.Variable(mask)
         if validate:
             batch._validate()
+        return batch
+
+    def with_data(self, data: PyTree) -> Batch:
+        """A new batch with ``data`` replaced; everything else shared (not copied)."""
+        batch = object.__new__(Batch)
+        batch._set(
+            self.batch_size,
+            data,
+            self.states.value,
+            self._metadata_list.value,
+            self._batch_metadata.value,
+            self.batch_state.value,
+            self._valid_mask.value,
+        )
         return batch
 
     def _validate(self) -> None:
@@ -150,7 +222,25 @@ class Batch(nnx.Module):
                         f"{self.batch_size} as its leading axis"
                     )
 
+    # ----- pytree ------------------------------------------------------------
+    def tree_flatten_with_keys(self) -> tuple[list[tuple[GetAttrKey, Any]], int]:
+        values = [getattr(self, name).value for name in _CHILDREN]
+        return [(GetAttrKey(n), v) for n, v in zip(_CHILDREN, values, strict=True)], self.batch_size
+
+    @classmethod
+    def tree_unflatten(cls, batch_size: int, children: Sequence[Any]) -> Batch:
+        batch = object.__new__(cls)
+        batch._set(batch_size, *children)
+        return batch
+
     # ----- reading ---------------------------------------------------------
+    @property
+    def valid_mask(self) -> Field:
+        """``Field`` of the bool ``(batch,)`` validity mask (all True unless given)."""
+        if self._valid_mask.value is None:
+            self._valid_mask.value = jnp.ones((self.batch_size,), jnp.bool_)
+        return self._valid_mask
+
     @property
     def metadata_list(self) -> list[Any]:
         return list(self._metadata_list.get_value())
@@ -206,3 +296,7 @@ class Batch(nnx.Module):
 
     def __len__(self) -> int:
         return self.batch_size
+
+    def __repr__(self) -> str:
+        shapes = jax.tree.map(lambda x: tuple(jnp.shape(x)), self.data.get_value())
+        return f"Batch(batch_size={self.batch_size}, data={shapes})"

@@ -2,20 +2,21 @@
 
 Each mode mirrors ``reference/dropout.py``: ``keep ~ Bernoulli(1 - rate)``,
 dropped values become 0 (no rescaling), ``clip_range`` only if set, and
-``dropout_rate == 0`` returns the input untouched.
+``dropout_rate == 0`` returns the input untouched.  One kernel per mode (a
+frozen dataclass of that mode's parameters), as in ``noise.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 
+from datarax_ops import stream
 from datarax_ops._common import clip, float_range, from_working, to_working
-from datarax_ops.operator import ImageOperator, ModeDispatch
+from datarax_ops.operator import ImageOperator, Kernel
 from reference.config import DropoutOperatorConfig
 from reference.dropout import channel_mask_shape
 
@@ -23,12 +24,12 @@ Array = jax.Array
 Params = dict[str, Array]
 
 
-def keep_decisions(kernel: DropoutKernel, key: Array, shape: tuple[int, ...]) -> Array:
+def keep_decisions(kernel: DropoutKernelBase, key: Array, shape: tuple[int, ...]) -> Array:
     """Bool ``shape``: True (keep) with probability ``1 - dropout_rate``."""
-    return jax.random.uniform(key, shape, dtype=jnp.float32) >= jnp.float32(kernel.dropout_rate)
+    return stream.keep_mask(key, shape, kernel.dropout_rate)
 
 
-def _finish(kernel: DropoutKernel, image: Array, keep: Array) -> Array:
+def _finish(kernel: DropoutKernelBase, image: Array, keep: Array) -> Array:
     """Zeroes dropped values in the image's own dtype (exact), then clips if set."""
     if kernel.dropout_rate == 0:
         return image
@@ -38,57 +39,73 @@ def _finish(kernel: DropoutKernel, image: Array, keep: Array) -> Array:
     return from_working(clip(to_working(dropped), kernel.clip_range), image.dtype)
 
 
-def draw_pixel(kernel: DropoutKernel, key: Array, element_shape: tuple[int, ...]) -> Params:
+def draw_pixel(kernel: PixelKernel, key: Array, element_shape: tuple[int, ...]) -> Params:
     """``{"keep_mask": bool element_shape}``."""
     return {"keep_mask": keep_decisions(kernel, key, element_shape)}
 
 
-def apply_pixel(kernel: DropoutKernel, image: Array, params: Params) -> Array:
+def apply_pixel(kernel: PixelKernel, image: Array, params: Params) -> Array:
     """``where(keep_mask, image, 0)``, then clip if set.  Gradient: the mask."""
     return _finish(kernel, image, params["keep_mask"].astype(bool))
 
 
-def draw_channel(kernel: DropoutKernel, key: Array, element_shape: tuple[int, ...]) -> Params:
+def draw_channel(kernel: ChannelKernel, key: Array, element_shape: tuple[int, ...]) -> Params:
     """``{"keep_mask": bool (C,)}`` for an ``(H, W, C)`` element; element shape otherwise."""
     return {"keep_mask": keep_decisions(kernel, key, channel_mask_shape(element_shape))}
 
 
-def apply_channel(kernel: DropoutKernel, image: Array, params: Params) -> Array:
+def apply_channel(kernel: ChannelKernel, image: Array, params: Params) -> Array:
     """Drops whole channels: the ``(C,)`` mask is broadcast over H and W."""
     keep = jnp.broadcast_to(params["keep_mask"].astype(bool), image.shape)
     return _finish(kernel, image, keep)
 
 
 @dataclass(frozen=True)
-class DropoutKernel(ModeDispatch):
-    """The parameters a dropout mode needs (hashable: compiled programs are shared)
-    and its pure ``draw(key, element_shape)`` / ``apply(image, params)``."""
+class DropoutKernelBase(Kernel):
+    """What both dropout modes hold: the drop probability and the optional clip."""
 
-    mode: str
     dropout_rate: float
     clip_range: tuple[float, float] | None
 
-    draws: ClassVar[dict[str, Callable[..., Params]]] = {
-        "pixel": draw_pixel,
-        "channel": draw_channel,
-    }
-    applies: ClassVar[dict[str, Callable[..., Array]]] = {
-        "pixel": apply_pixel,
-        "channel": apply_channel,
-    }
     param_key: ClassVar[str] = "keep_mask"
 
     @classmethod
-    def from_config(cls, config: DropoutOperatorConfig) -> DropoutKernel:
-        return cls(config.mode, float(config.dropout_rate), float_range(config.clip_range))
-
-    def param_shape(self, element_shape: tuple[int, ...]) -> tuple[int, ...]:
-        if self.mode == "channel":
-            return channel_mask_shape(element_shape)
-        return tuple(element_shape)
+    def from_config(cls, config: DropoutOperatorConfig) -> DropoutKernelBase:
+        return cls(float(config.dropout_rate), float_range(config.clip_range))
 
     def is_identity(self) -> bool:
         return self.dropout_rate == 0
+
+
+@dataclass(frozen=True)
+class PixelKernel(DropoutKernelBase):
+    """One keep decision per value."""
+
+    mode: ClassVar[str] = "pixel"
+
+    def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
+        return draw_pixel(self, key, tuple(element_shape))
+
+    def apply(self, image: Array, params: Params) -> Array:
+        return apply_pixel(self, image, params)
+
+
+@dataclass(frozen=True)
+class ChannelKernel(DropoutKernelBase):
+    """One keep decision per channel of an ``(H, W, C)`` element."""
+
+    mode: ClassVar[str] = "channel"
+
+    def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
+        return draw_channel(self, key, tuple(element_shape))
+
+    def apply(self, image: Array, params: Params) -> Array:
+        return apply_channel(self, image, params)
+
+    param_shape = staticmethod(channel_mask_shape)
+
+
+DropoutKernel = PixelKernel | ChannelKernel
 
 
 class DropoutOperator(ImageOperator):
@@ -104,7 +121,3 @@ class DropoutOperator(ImageOperator):
 
     config: DropoutOperatorConfig
     config_class = DropoutOperatorConfig
-
-    @staticmethod
-    def make_kernel(config: DropoutOperatorConfig) -> DropoutKernel:  # type: ignore[override]
-        return DropoutKernel.from_config(config)

@@ -23,7 +23,7 @@ import copy as copy_module
 import functools
 import hashlib
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +31,7 @@ import numpy as np
 from flax import nnx
 from flax.errors import TraceContextError
 
+from datarax_ops import stream
 from datarax_ops._common import as_typed_key, drop_field, get_field, has_field, set_field
 from datarax_ops.batch import Batch, record_index
 from reference.config import ModalityOperatorConfig
@@ -40,77 +41,45 @@ Params = dict[str, Array]
 PyTree = Any
 
 DEFAULT_STREAM = "default"
-# The deterministic mode's one fixed pattern is the draw from this key.
-FIXED_PATTERN_SEED = 0
 # How many compiled batch programs have been traced, by kernel (tests read it).
 TRACE_COUNTS: collections.Counter[Any] = collections.Counter()
 _CACHE_ENTRIES = 64
 
 
-class Kernel(Protocol):
-    """A mode's pure functions.  Implementations are frozen (hashable) dataclasses."""
+class Kernel:
+    """A mode's pure functions around that mode's parameters (and nothing else).
 
-    mode: str
+    Subclasses are frozen dataclasses whose fields are exactly the mode's
+    parameters, so they hash by value (compiled programs are shared between
+    operators with the same parameters) and a change to another mode's config
+    field never recompiles.  ``datarax_ops.modes.MODES`` lists them.
+    """
 
-    @property
-    def param_key(self) -> str:
-        """The params dict key (``noise``, ``noise_mask``, ``poisson_samples``, ``keep_mask``)."""
-        ...
+    mode: ClassVar[str]
+    param_key: ClassVar[str]
 
-    def __hash__(self) -> int: ...
+    @classmethod
+    def from_config(cls, config: Any) -> Kernel:
+        """The kernel of ``config`` (whose ``mode`` is this kernel's)."""
+        raise NotImplementedError
 
     def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
-        """One record's params for an element of ``element_shape``."""
-        ...
+        """One record's params for an element of ``element_shape``; ``key`` is the
+        record's raw key data, ``uint32 (2,)`` (see ``datarax_ops.stream``)."""
+        raise NotImplementedError
 
     def apply(self, image: Array, params: Params) -> Array:
         """One element transformed with ``params``; shape and dtype kept."""
-        ...
+        raise NotImplementedError
 
-    def param_shape(self, element_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Shape of ``params[param_key]`` for one element."""
-        ...
+    @staticmethod
+    def param_shape(element_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of ``params[param_key]`` for one element (default: the element's)."""
+        return tuple(element_shape)
 
     def is_identity(self) -> bool:
         """True when the mode leaves every input untouched (nothing to draw)."""
-        ...
-
-
-class ModeDispatch:
-    """``draw`` and ``apply`` by ``self.mode``, through the class's mode tables.
-
-    A kernel lists its modes' pure functions in ``draws`` and ``applies``
-    (``mode -> function(kernel, ...)``); subclasses may override either method.
-    """
-
-    mode: str
-    draws: ClassVar[dict[str, Callable[..., Params]]] = {}
-    applies: ClassVar[dict[str, Callable[..., Array]]] = {}
-
-    def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
-        """One record's params for an element of ``element_shape``."""
-        return type(self).draws[self.mode](self, key, tuple(element_shape))
-
-    def apply(self, image: Array, params: Params) -> Array:
-        """One element transformed with ``params``; shape and dtype kept."""
-        return type(self).applies[self.mode](self, image, params)
-
-
-def fixed_pattern_key() -> Array:
-    """The key of the deterministic mode's one pattern."""
-    return jax.random.key(FIXED_PATTERN_SEED)
-
-
-def fixed_pattern_keys(count: int) -> Array:
-    """``(count,)`` copies of ``fixed_pattern_key()``: every record gets the same pattern."""
-    data = jax.random.key_data(fixed_pattern_key())
-    return jax.random.wrap_key_data(jnp.broadcast_to(data, (count, *data.shape)))
-
-
-def record_keys(base_key_data: Array, indices: Array) -> Array:
-    """``(batch,)`` typed keys: ``fold_in(base_key, index)`` per record."""
-    base = jax.random.wrap_key_data(base_key_data)
-    return jax.vmap(lambda i: jax.random.fold_in(base, i))(indices)
+        return False
 
 
 def map_records(fn: Callable[..., Array], strategy: str, *args: PyTree) -> Array:
@@ -134,22 +103,51 @@ def draw_and_apply(kernel: Kernel, key: Array, image: Array) -> Array:
 
 
 @functools.lru_cache(maxsize=512)
-def batch_program(kernel: Kernel, stochastic: bool, strategy: str) -> Callable[..., Array]:
-    """The compiled ``(base_key_data, indices, images) -> images`` of one operator setup.
+def batch_program(
+    kernel: Kernel, stochastic: bool, strategy: str, check_finite: bool = False
+) -> Callable[..., tuple[Array, Array | None, Array, Array | None]]:
+    """The compiled step of one operator setup, everything an eager call needs in one call.
 
-    ``images`` has shape ``(batch, *element_shape)``; ``indices`` is ``(batch,)``
-    uint32 (ignored when deterministic: every record uses the fixed pattern).
-    Cached per (kernel, stochastic, strategy), so an eager ``op(batch)`` loop
-    compiles once per input structure.
+    ``program(base_key, counter, tally, images, indices) ->
+    (images, counter, tally, nonfinite)``:
+
+    * ``images``: ``(batch, *element_shape)`` in, transformed out.
+    * ``indices``: ``(batch,)`` uint32 record positions, or None to take the
+      next ``batch`` positions of the record ``counter`` (uint32 scalar, returned
+      advanced).  Turned into record keys by ``stream.record_key``.  Both are
+      ignored (pass None) when deterministic: every record uses the fixed pattern.
+    * ``tally``: the int32 record count to advance by ``batch``.
+    * ``nonfinite``: int32 count of NaN/Inf inputs when ``check_finite``, else None.
+
+    Doing the index and counter arithmetic inside the compiled call (instead of
+    one small JAX call each) is what makes an eager call on a small batch cheap.
+    Cached per setup, so an eager ``op(batch)`` loop compiles once per input
+    structure.
     """
 
-    def program(base_key_data: Array, indices: Array, images: Array) -> Array:
+    def program(
+        base_key: Array | None,
+        counter: Array | None,
+        tally: Array,
+        images: Array,
+        indices: Array | None,
+    ) -> tuple[Array, Array | None, Array, Array | None]:
         TRACE_COUNTS[kernel] += 1
+        size = images.shape[0]
+        transform = functools.partial(draw_and_apply, kernel)
         if stochastic:
-            keys = record_keys(base_key_data, indices)
+            if indices is None:
+                indices = counter + jnp.arange(size, dtype=jnp.uint32)
+                counter = counter + jnp.uint32(size)
+            keys = stream.record_key(base_key, indices)
+            output = map_records(transform, strategy, keys, images)
         else:
-            keys = fixed_pattern_keys(images.shape[0])
-        return map_records(functools.partial(draw_and_apply, kernel), strategy, keys, images)
+            pattern = stream.fixed_pattern_key()
+            output = map_records(lambda image: transform(pattern, image), strategy, images)
+        nonfinite = None
+        if check_finite:
+            nonfinite = jnp.sum(~jnp.isfinite(images), dtype=jnp.int32)
+        return output, counter, tally + jnp.int32(size), nonfinite
 
     return jax.jit(program)
 
@@ -159,7 +157,7 @@ def element_programs(
     kernel: Kernel,
 ) -> tuple[Callable[..., Params], Callable[..., Array], Callable[..., Array]]:
     """Compiled ``draw(key, element_shape)``, ``apply(image, params)`` and
-    ``draw_and_apply(key, image)`` for one element."""
+    ``draw_and_apply(key, image)`` for one element (``key``: raw ``uint32 (2,)``)."""
     return (
         jax.jit(kernel.draw, static_argnums=1),
         jax.jit(kernel.apply),
@@ -240,7 +238,10 @@ class ImageOperator(nnx.Module):
     # ------------------------------------------------------------------ #
     @staticmethod
     def make_kernel(config: Any) -> Kernel:
-        raise NotImplementedError
+        """The kernel of ``config``'s mode (from ``datarax_ops.modes.MODES``)."""
+        from datarax_ops.modes import kernel_for  # modes imports the operator modules
+
+        return kernel_for(config)
 
     @property
     def kernel(self) -> Kernel:
@@ -313,13 +314,14 @@ class ImageOperator(nnx.Module):
             raise ValueError(f"data_shapes[{self.config.field_key!r}] needs a batch axis, got ()")
         batch_size, element_shape = shape[0], shape[1:]
         keys, is_batch = as_typed_key(rng)
+        key_data = jax.random.key_data(keys)
         if is_batch:
             if keys.shape[0] != batch_size:
                 raise ValueError(f"got {keys.shape[0]} per-record keys for a batch of {batch_size}")
-        else:
-            keys = jax.random.split(keys, batch_size)
+        else:  # record i's key: record_key(rng, i), which is jax.random.split(rng)[i]
+            key_data = stream.record_key(key_data, jnp.arange(batch_size, dtype=jnp.uint32))
         draw = element_programs(self._kernel)[0]
-        return jax.vmap(lambda k: draw(k, element_shape))(keys)
+        return jax.vmap(lambda k: draw(k, element_shape))(key_data)
 
     def _checked_params(self, random_params: Any, element_shape: tuple[int, ...]) -> Params:
         """External params for one element, validated: right key, shape."""
@@ -341,7 +343,7 @@ class ImageOperator(nnx.Module):
     # ------------------------------------------------------------------ #
     # Input checks                                                        #
     # ------------------------------------------------------------------ #
-    def _source(self, data: Any, *, batched: bool) -> Array:
+    def _source(self, data: Any, *, batched: bool, check_finite: bool = True) -> Array:
         """The field to transform, checked: present, numeric, finite (eager, if asked)."""
         if not isinstance(data, dict):
             raise TypeError(f"data must be a dict of arrays, got {type(data).__name__}")
@@ -357,19 +359,29 @@ class ImageOperator(nnx.Module):
                 raise KeyError(
                     f"auxiliary field {aux!r} not found in data with keys {sorted(data)}"
                 )
-        if (
+        if check_finite:
+            self._check_finite(image)
+        return image
+
+    def _wants_finite_check(self, image: Array) -> bool:
+        """Eager floating input with ``validate_domain_constraints``: NaN/Inf are errors."""
+        return bool(
             self.config.validate_domain_constraints
             and _is_concrete(image)
             and jnp.issubdtype(image.dtype, jnp.floating)
             and image.size
-        ):
-            bad = int(jnp.size(image) - jnp.count_nonzero(jnp.isfinite(image)))
-            if bad:
-                raise ValueError(
-                    f"field {self.config.field_key!r} has {bad} NaN/Inf values; clean the "
-                    "input or set validate_domain_constraints=False to let them propagate"
-                )
-        return image
+        )
+
+    def _check_finite(self, image: Array) -> None:
+        if self._wants_finite_check(image):
+            self._raise_if_nonfinite(int(jnp.size(image) - jnp.count_nonzero(jnp.isfinite(image))))
+
+    def _raise_if_nonfinite(self, bad: int) -> None:
+        if bad:
+            raise ValueError(
+                f"field {self.config.field_key!r} has {bad} NaN/Inf values; clean the "
+                "input or set validate_domain_constraints=False to let them propagate"
+            )
 
     def _route_output(self, data: dict, output: Array) -> dict:
         """Writes ``output`` to ``target_key`` (default ``field_key``); drops aux if asked."""
@@ -404,14 +416,14 @@ class ImageOperator(nnx.Module):
         image = self._source(data, batched=False)
         _, apply_fn, draw_and_apply_fn = element_programs(self._kernel)
         if not self.stochastic:
-            output = draw_and_apply_fn(fixed_pattern_key(), image)
+            output = draw_and_apply_fn(stream.fixed_pattern_key(), image)
         elif random_params is not None:
             output = apply_fn(image, self._checked_params(random_params, tuple(image.shape)))
         else:
             index = record_index(metadata)
             if index is None:
                 index = self._next_record_index()
-            key = record_keys(self._base_key[...], jnp.asarray([index], jnp.uint32))[0]
+            key = stream.record_key(self._base_key[...], jnp.asarray(index, jnp.uint32))
             output = draw_and_apply_fn(key, image)
         self._count(1)
         return self._route_output(data, output), state, metadata
@@ -419,14 +431,16 @@ class ImageOperator(nnx.Module):
     # ------------------------------------------------------------------ #
     # Batches                                                             #
     # ------------------------------------------------------------------ #
-    def _batch_indices(self, batch: Batch, batch_size: int) -> Array:
-        """Record indices: every record's metadata index, else the counter (advanced)."""
-        indices = [record_index(m) for m in batch.metadata_list]
-        if indices and all(i is not None for i in indices):
-            return jnp.asarray(indices, jnp.uint32).reshape(batch_size)
-        start = self._record_counter[...]
-        self._record_counter[...] += jnp.uint32(batch_size)
-        return start + jnp.arange(batch_size, dtype=jnp.uint32)
+    def _batch_indices(self, batch: Batch, batch_size: int) -> Array | None:
+        """Every record's metadata index as ``uint32 (batch,)``; None when some record
+        has none (the compiled step then takes the next positions of the counter)."""
+        metadata = batch._metadata_list.get_value()
+        if not metadata or metadata[0] is None:
+            return None
+        indices = [record_index(m) for m in metadata]
+        if any(i is None for i in indices):
+            return None
+        return jnp.asarray(indices, jnp.uint32).reshape(batch_size)
 
     def _cached(self, images: Array, compute: Callable[[], Array]) -> Array:
         """``compute()``, memoised by input content when caching applies."""
@@ -452,32 +466,47 @@ class ImageOperator(nnx.Module):
 
         The field has shape ``(batch, *element_shape)``.  Other fields, states
         and metadata pass through untouched; the input batch is not modified.
+
+        Raises:
+          KeyError: the field (or an auxiliary field) is missing.
+          TypeError: the field is not a real numeric array.
+          ValueError: the field has no batch axis, or (eagerly, with
+            ``validate_domain_constraints``) contains NaN or Inf.
         """
         del stats  # noise and dropout use no statistics
         data = batch.data.get_value()
-        images = self._source(data, batched=True)
+        images = self._source(data, batched=True, check_finite=False)
         batch_size = int(images.shape[0])
         if batch_size == 0:
-            output = images
+            self._count(0)
+            return batch.with_data(self._route_output(data, images))
+        if not self.stochastic and self.config.cacheable and _is_concrete(images):
+            self._check_finite(images)
+            program = batch_program(self._kernel, False, self.config.batch_strategy)
+            compute = lambda: program(None, None, jnp.zeros((), jnp.int32), images, None)[0]  # noqa: E731
+            output = self._cached(images, compute)
+            self._count(batch_size)
+            return batch.with_data(self._route_output(data, output))
+        check = self._wants_finite_check(images)
+        program = batch_program(self._kernel, self.stochastic, self.config.batch_strategy, check)
+        tally = self._skipped_count if self._kernel.is_identity() else self._applied_count
+        if self.stochastic:
+            indices = self._batch_indices(batch, batch_size)
+            base_key, counter = self._base_key.get_value(), self._record_counter.get_value()
         else:
-            program = batch_program(self._kernel, self.stochastic, self.config.batch_strategy)
-            if self.stochastic:
-                indices = self._batch_indices(batch, batch_size)
-                base_key = self._base_key[...]
-            else:
-                indices = jnp.zeros((batch_size,), jnp.uint32)
-                base_key = jax.random.key_data(fixed_pattern_key())
-            output = self._cached(images, lambda: program(base_key, indices, images))
-        self._count(batch_size)
-        return Batch.from_parts(
-            data=self._route_output(data, output),
-            states=batch.states.get_value(),
-            metadata_list=batch.metadata_list,
-            batch_metadata=batch.get_batch_metadata(),
-            batch_state=batch.get_batch_state(),
-            valid_mask=batch.valid_mask.get_value(),
-            validate=False,
+            indices = base_key = counter = None
+        output, counter, new_tally, nonfinite = program(
+            base_key, counter, tally.get_value(), images, indices
         )
+        if check:
+            self._raise_if_nonfinite(int(nonfinite))
+        if self.stochastic:
+            self._record_counter.set_value(counter)
+        try:
+            tally.set_value(new_tally)
+        except TraceContextError:  # a closed-over operator under a plain JAX transform
+            pass
+        return batch.with_data(self._route_output(data, output))
 
     def __call__(self, batch: Batch) -> Batch:
         """``apply_batch(batch)``."""
@@ -640,7 +669,7 @@ class ImageOperator(nnx.Module):
 
         def transform(data: PyTree) -> PyTree:
             image = jnp.asarray(get_field(data, self.config.field_key))
-            params = self._kernel.draw(fixed_pattern_key(), tuple(image.shape))
+            params = self._kernel.draw(stream.fixed_pattern_key(), tuple(image.shape))
             return self._route_output(data, self._kernel.apply(image, params))
 
         out = jax.eval_shape(transform, sample_data)

@@ -1,8 +1,11 @@
 """The executable specification of datarax_ops, in NumPy only.
 
 Read ``noise.py`` and ``dropout.py`` to learn exactly what each operator mode
-does.  Every mode is a *draw* (all randomness, from a ``numpy.random.Generator``)
-and an *apply* (deterministic given the drawn params).  This module adds the
+does.  Every mode is a *draw* (all randomness, from a ``numpy.random.Generator``
+or from the counter-based stream of ``stream.py`` given record keys) and an
+*apply* (deterministic given the drawn params).  ``operator_output`` reproduces
+what the compiled ``op(batch)`` returns from the operator's key and the
+records' indices.  This module adds the
 dispatch by config and the batch helpers::
 
     >>> import numpy as np, reference
@@ -16,11 +19,13 @@ dispatch by config and the batch helpers::
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from reference import dropout, noise
+from reference import dropout, noise, stream
+from reference.common import GeneratorSource, RandomSource, StreamSource
 from reference.config import (
     DataraxModuleConfig,
     DropoutOperatorConfig,
@@ -30,49 +35,78 @@ from reference.config import (
 )
 
 Params = dict[str, np.ndarray]
-Draw = Callable[[Any, np.random.Generator, tuple[int, ...], int | None], Params]
+Draw = Callable[[Any, Any, tuple[int, ...], int | None], Params]
 Apply = Callable[[Any, np.ndarray, Params], np.ndarray]
 
-# (config class, mode) -> (draw, apply, params key)
-MODES: dict[tuple[type, str], tuple[Draw, Apply, str]] = {
-    (NoiseOperatorConfig, "gaussian"): (noise.draw_gaussian, noise.apply_gaussian, "noise"),
-    (NoiseOperatorConfig, "salt_pepper"): (
+
+def _same_shape(element_shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(d) for d in element_shape)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One operator mode: its config class and name, its draw and apply, and its params."""
+
+    config_class: type
+    name: str
+    draw: Draw
+    apply: Apply
+    params_key: str
+    params_shape: Callable[[tuple[int, ...]], tuple[int, ...]] = _same_shape
+
+
+# Every mode, once; everything else (dispatch, tests) derives from this list.
+MODES: tuple[Mode, ...] = (
+    Mode(NoiseOperatorConfig, "gaussian", noise.draw_gaussian, noise.apply_gaussian, "noise"),
+    Mode(
+        NoiseOperatorConfig,
+        "salt_pepper",
         noise.draw_salt_pepper,
         noise.apply_salt_pepper,
         "noise_mask",
     ),
-    (NoiseOperatorConfig, "poisson"): (noise.draw_poisson, noise.apply_poisson, "poisson_samples"),
-    (DropoutOperatorConfig, "pixel"): (dropout.draw_pixel, dropout.apply_pixel, "keep_mask"),
-    (DropoutOperatorConfig, "channel"): (dropout.draw_channel, dropout.apply_channel, "keep_mask"),
-}
+    Mode(
+        NoiseOperatorConfig, "poisson", noise.draw_poisson, noise.apply_poisson, "poisson_samples"
+    ),
+    Mode(DropoutOperatorConfig, "pixel", dropout.draw_pixel, dropout.apply_pixel, "keep_mask"),
+    Mode(
+        DropoutOperatorConfig,
+        "channel",
+        dropout.draw_channel,
+        dropout.apply_channel,
+        "keep_mask",
+        dropout.channel_mask_shape,
+    ),
+)
 
-# The deterministic mode's one fixed pattern is the draw from this seed.
-FIXED_PATTERN_SEED = 0
 
-
-def mode_of(config: NoiseOperatorConfig | DropoutOperatorConfig) -> tuple[Draw, Apply, str]:
-    """The (draw, apply, params key) triple of ``config``'s operator and mode."""
-    for (config_type, mode), functions in MODES.items():
-        if isinstance(config, config_type) and config.mode == mode:
-            return functions
+def mode_of(config: NoiseOperatorConfig | DropoutOperatorConfig) -> Mode:
+    """The ``Mode`` record of ``config``'s operator and mode."""
+    for mode in MODES:
+        if isinstance(config, mode.config_class) and config.mode == mode.name:
+            return mode
     raise TypeError(f"no reference mode for {type(config).__name__} with mode={config.mode!r}")
 
 
 def draw(
     config: NoiseOperatorConfig | DropoutOperatorConfig,
-    rng: np.random.Generator,
+    rng: np.random.Generator | RandomSource,
     element_shape: tuple[int, ...],
     batch_size: int | None = None,
 ) -> Params:
-    """Draws params for one element, or for ``batch_size`` elements (leading axis)."""
-    return mode_of(config)[0](config, rng, tuple(element_shape), batch_size)
+    """Draws params for one element, or for ``batch_size`` elements (leading axis).
+
+    ``rng`` is a ``numpy.random.Generator`` or a ``StreamSource`` of record keys
+    (``(2,)`` for one element, ``(batch_size, 2)`` for a batch).
+    """
+    return mode_of(config).draw(config, rng, tuple(element_shape), batch_size)
 
 
 def apply(
     config: NoiseOperatorConfig | DropoutOperatorConfig, image: np.ndarray, params: Params
 ) -> np.ndarray:
     """Applies the mode to one element with the given params (no batch axis)."""
-    return mode_of(config)[1](config, np.asarray(image), params)
+    return mode_of(config).apply(config, np.asarray(image), params)
 
 
 def apply_batch(
@@ -90,12 +124,49 @@ def apply_batch(
 def fixed_params(
     config: NoiseOperatorConfig | DropoutOperatorConfig, element_shape: tuple[int, ...]
 ) -> Params:
-    """The deterministic mode (``stochastic=False``): one pattern for every element and call."""
-    return draw(config, np.random.default_rng(FIXED_PATTERN_SEED), element_shape)
+    """The deterministic mode (``stochastic=False``): one pattern for every element and
+    call, the stream's draw for the key ``stream.FIXED_PATTERN_KEY``."""
+    return draw(config, StreamSource(stream.fixed_pattern_key()), element_shape)
+
+
+def stream_params(
+    config: NoiseOperatorConfig | DropoutOperatorConfig,
+    base_key: np.ndarray | None,
+    indices: np.ndarray,
+    element_shape: tuple[int, ...],
+) -> Params:
+    """The params the compiled operator draws for records ``indices`` (batch axis first).
+
+    Args:
+      base_key: the operator's base key, ``uint32 (2,)`` (``op.get_state()``'s
+        ``_base_key``); None for a deterministic operator.
+      indices: ``(batch,)`` record positions (metadata index, else the counter).
+    """
+    indices = np.asarray(indices, np.uint64)
+    if base_key is None:
+        keys = np.broadcast_to(stream.fixed_pattern_key(), (indices.size, 2))
+    else:
+        keys = stream.record_key(np.asarray(base_key, np.uint32), indices)
+    return draw(config, StreamSource(keys), element_shape, indices.size)
+
+
+def operator_output(
+    config: NoiseOperatorConfig | DropoutOperatorConfig,
+    images: np.ndarray,
+    base_key: np.ndarray | None,
+    indices: np.ndarray,
+) -> np.ndarray:
+    """What ``op(batch)`` returns for ``images`` (``(batch, ...)``), reproduced from the
+    operator's base key and the records' indices: the whole pipeline, in NumPy."""
+    images = np.asarray(images)
+    return apply_batch(config, images, stream_params(config, base_key, indices, images.shape[1:]))
 
 
 __all__ = [
     "MODES",
+    "GeneratorSource",
+    "Mode",
+    "StreamSource",
     "DataraxModuleConfig",
     "DropoutOperatorConfig",
     "ModalityOperatorConfig",
@@ -108,4 +179,7 @@ __all__ = [
     "fixed_params",
     "mode_of",
     "noise",
+    "operator_output",
+    "stream",
+    "stream_params",
 ]

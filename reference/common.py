@@ -16,6 +16,8 @@ import math
 
 import numpy as np
 
+from reference import stream
+
 # An image whose largest (non-NaN) value exceeds this is read as 0..255 data.
 RANGE_255_THRESHOLD = 1.5
 # Poisson levels are raised to at least this (the smallest positive float32
@@ -68,10 +70,60 @@ def params_shape(element_shape: tuple[int, ...], batch_size: int | None) -> tupl
     return element_shape if batch_size is None else (int(batch_size), *element_shape)
 
 
-def uniform_levels(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+class GeneratorSource:
+    """Randomness from a ``numpy.random.Generator`` (for statistics: any seed, any size)."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def uniforms(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Float32 uniforms in [0, 1) on the 2^-24 grid (NumPy's float32 draw)."""
+        return self.rng.random(shape, dtype=PARAM_FLOAT)
+
+    def normals(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Float64 standard normals."""
+        return self.rng.standard_normal(shape)
+
+
+class StreamSource:
+    """Randomness from the counter-based stream (``reference.stream``) given record keys:
+    exactly what the compiled operator draws for those records.
+
+    ``keys`` is ``uint32 (2,)`` for one element or ``(batch, 2)`` for a batch (each
+    record's values come from its own key).
+    """
+
+    def __init__(self, keys: np.ndarray) -> None:
+        self.keys = np.asarray(keys, np.uint32)
+
+    def uniforms(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Float32 uniforms in [0, 1): ``(bits >> 8) * 2**-24``."""
+        return stream.uniforms(self.keys, shape)
+
+    def normals(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Float64 normals ``Phi^-1((m + 1/2) / 2**24)``."""
+        return stream.normals(self.keys, shape)
+
+
+RandomSource = GeneratorSource | StreamSource
+
+
+def as_source(rng: np.random.Generator | RandomSource) -> RandomSource:
+    """A ``Generator`` wrapped as a source; a source as it is."""
+    if isinstance(rng, np.random.Generator):
+        return GeneratorSource(rng)
+    if isinstance(rng, GeneratorSource | StreamSource):
+        return rng
+    raise TypeError(
+        f"randomness must be a numpy Generator or a StreamSource, got {type(rng).__name__}"
+    )
+
+
+def uniform_levels(
+    rng: np.random.Generator | RandomSource, shape: tuple[int, ...]
+) -> np.ndarray:
     """Float32 uniforms in [0, 1): the levels salt & pepper and poisson use."""
-    # Drawing float32 directly keeps every level strictly below 1.
-    return rng.random(shape, dtype=PARAM_FLOAT)
+    return as_source(rng).uniforms(shape)
 
 
 def poisson_quantile(levels: np.ndarray, lam: np.ndarray) -> np.ndarray:

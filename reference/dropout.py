@@ -11,17 +11,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.common import clip, from_working, params_shape, to_working
+from reference.common import (
+    RandomSource,
+    as_source,
+    clip,
+    from_working,
+    params_shape,
+    to_working,
+)
 from reference.config import DropoutOperatorConfig
 
 Params = dict[str, np.ndarray]
 
 
 def keep_decisions(
-    config: DropoutOperatorConfig, rng: np.random.Generator, shape: tuple[int, ...]
+    config: DropoutOperatorConfig,
+    rng: np.random.Generator | RandomSource,
+    shape: tuple[int, ...],
 ) -> np.ndarray:
-    """Bool array of ``shape``: True (keep) with probability ``1 - dropout_rate``."""
-    return rng.random(shape) >= config.dropout_rate
+    """Bool array of ``shape``: True (keep) where a float32 uniform level is
+    ``>= float32(dropout_rate)``, i.e. with probability ``1 - dropout_rate``."""
+    return as_source(rng).uniforms(shape) >= np.float32(config.dropout_rate)
 
 
 def _finish(config: DropoutOperatorConfig, image: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -40,7 +50,7 @@ def _finish(config: DropoutOperatorConfig, image: np.ndarray, keep: np.ndarray) 
 # --------------------------------------------------------------------------- #
 def draw_pixel(
     config: DropoutOperatorConfig,
-    rng: np.random.Generator,
+    rng: np.random.Generator | RandomSource,
     element_shape: tuple[int, ...],
     batch_size: int | None = None,
 ) -> Params:
@@ -68,7 +78,7 @@ def channel_mask_shape(element_shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def draw_channel(
     config: DropoutOperatorConfig,
-    rng: np.random.Generator,
+    rng: np.random.Generator | RandomSource,
     element_shape: tuple[int, ...],
     batch_size: int | None = None,
 ) -> Params:

@@ -3,7 +3,9 @@
 Each mode is two pure functions:
 
 * ``draw_<mode>(config, rng, element_shape, batch_size=None) -> params``:
-  all the randomness, from a ``numpy.random.Generator``; the image is never seen.
+  all the randomness, from a ``numpy.random.Generator`` or from the compiled
+  operator's counter stream (a ``reference.common.StreamSource`` of record
+  keys); the image is never seen.
 * ``apply_<mode>(config, image, params) -> image``: deterministic, one element.
 
 ``image`` is one element of any shape (usually ``(H, W, C)``) and any real
@@ -17,6 +19,8 @@ import numpy as np
 
 from reference.common import (
     PARAM_FLOAT,
+    RandomSource,
+    as_source,
     clip,
     from_working,
     params_shape,
@@ -35,7 +39,7 @@ Params = dict[str, np.ndarray]
 # --------------------------------------------------------------------------- #
 def draw_gaussian(
     config: NoiseOperatorConfig,
-    rng: np.random.Generator,
+    rng: np.random.Generator | RandomSource,
     element_shape: tuple[int, ...],
     batch_size: int | None = None,
 ) -> Params:
@@ -48,7 +52,7 @@ def draw_gaussian(
     shape = params_shape(element_shape, batch_size)
     if config.noise_std == 0:
         return {"noise": np.zeros(shape, dtype=PARAM_FLOAT)}
-    z = rng.standard_normal(shape)
+    z = as_source(rng).normals(shape)
     return {"noise": (config.noise_mean + config.noise_std * z).astype(PARAM_FLOAT)}
 
 
@@ -65,7 +69,7 @@ def apply_gaussian(config: NoiseOperatorConfig, image: np.ndarray, params: Param
 # --------------------------------------------------------------------------- #
 def draw_salt_pepper(
     config: NoiseOperatorConfig,
-    rng: np.random.Generator,
+    rng: np.random.Generator | RandomSource,
     element_shape: tuple[int, ...],
     batch_size: int | None = None,
 ) -> Params:
@@ -110,7 +114,7 @@ def apply_salt_pepper(config: NoiseOperatorConfig, image: np.ndarray, params: Pa
 # --------------------------------------------------------------------------- #
 def draw_poisson(
     config: NoiseOperatorConfig,
-    rng: np.random.Generator,
+    rng: np.random.Generator | RandomSource,
     element_shape: tuple[int, ...],
     batch_size: int | None = None,
 ) -> Params:

@@ -82,7 +82,7 @@ def test_params_shapes_and_dtypes(config, image, seed):
     single = reference.draw(config, rng, image.shape)
     batched = reference.draw(config, rng, image.shape, batch_size=3)
     (key,) = single
-    assert key == reference.mode_of(config)[2] and set(batched) == {key}
+    assert key == reference.mode_of(config).params_key and set(batched) == {key}
     is_channel = isinstance(config, DropoutOperatorConfig) and config.mode == "channel"
     shape = image.shape[-1:] if is_channel else image.shape
     assert single[key].shape == shape and batched[key].shape == (3, *shape)

@@ -33,37 +33,53 @@ class Variant:
     build: Callable[[], type]
 
 
-def _with_kernel(operator: type, kernel_cls: type) -> type:
-    """``operator`` whose kernel is ``kernel_cls`` (a subclass of its real kernel)."""
+def _with_kernels(operator: type, *mixins_or_kernels: type) -> type:
+    """``operator`` whose modes use the given wrong kernel classes (one per mode; a
+    mixin class is combined with every kernel of ``operator``'s modes)."""
+    by_mode = {}
+    for cls in mixins_or_kernels:
+        if issubclass(cls, dx.Kernel):
+            by_mode[cls.mode] = cls
+        else:
+            for mode in dx.MODES:
+                if issubclass(operator.config_class, mode.config_class):
+                    by_mode[mode.name] = _combine(cls, mode.kernel_class)
 
     class Wrong(operator):  # type: ignore[misc, valid-type]
         @staticmethod
         def make_kernel(config: Any) -> Any:
-            return kernel_cls.from_config(config)
+            if config.mode in by_mode:
+                return by_mode[config.mode].from_config(config)
+            return operator.make_kernel(config)
 
     Wrong.__name__ = operator.__name__
     return Wrong
+
+
+def _combine(mixin: type, kernel: type) -> type:
+    """A frozen dataclass kernel: ``mixin``'s overrides on top of ``kernel``."""
+    return dataclass(frozen=True)(type(f"{mixin.__name__}{kernel.__name__}", (mixin, kernel), {}))
 
 
 # --------------------------------------------------------------------------- #
 # Wrong noise kernels                                                          #
 # --------------------------------------------------------------------------- #
 @dataclass(frozen=True)
-class GaussianStdTooLarge(dx.NoiseKernel):
+class GaussianStdTooLarge(noise_modes.GaussianKernel):
     def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
         wider = dataclasses.replace(self, noise_std=self.noise_std * 1.03)
         return noise_modes.draw_gaussian(wider, key, tuple(element_shape))
 
 
 @dataclass(frozen=True)
-class GaussianMeanShifted(dx.NoiseKernel):
+class GaussianMeanShifted(noise_modes.GaussianKernel):
     def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
         shifted = dataclasses.replace(self, noise_mean=self.noise_mean + 0.01)
         return noise_modes.draw_gaussian(shifted, key, tuple(element_shape))
 
 
 @dataclass(frozen=True)
-class GaussianZeroStdAddsMean(dx.NoiseKernel):
+class GaussianZeroStdAddsMean(noise_modes.GaussianKernel):
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
         if self.noise_std == 0:
             values = to_working(image) + self.noise_mean
@@ -71,16 +87,17 @@ class GaussianZeroStdAddsMean(dx.NoiseKernel):
         return super().apply(image, params)
 
 
-@dataclass(frozen=True)
-class ClippingSkipped(dx.NoiseKernel):
+class ClippingSkipped:
+    """Mixin: ``clip_range`` ignored."""
+
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
-        return super(ClippingSkipped, dataclasses.replace(self, clip_range=None)).apply(
+        return super(ClippingSkipped, dataclasses.replace(self, clip_range=None)).apply(  # type: ignore[call-arg, arg-type, misc]
             image, params
         )
 
 
 @dataclass(frozen=True)
-class SaltPepperSwapped(dx.NoiseKernel):
+class SaltPepperSwapped(noise_modes.SaltPepperKernel):
     """The first band (u < salt_prob) gets the pepper value, the second the salt value."""
 
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
@@ -105,7 +122,7 @@ class SaltPepperSwapped(dx.NoiseKernel):
 
 
 @dataclass(frozen=True)
-class SaltProbTooLarge(dx.NoiseKernel):
+class SaltProbTooLarge(noise_modes.SaltPepperKernel):
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
         more = min(self.salt_prob * 1.1, 1.0 - self.pepper_prob)
         return noise_modes.apply_salt_pepper(
@@ -114,7 +131,7 @@ class SaltProbTooLarge(dx.NoiseKernel):
 
 
 @dataclass(frozen=True)
-class PepperDefaultWrong(dx.NoiseKernel):
+class PepperDefaultWrong(noise_modes.SaltPepperKernel):
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
         pepper = 0.1 if self.pepper_value is None else self.pepper_value
         return noise_modes.apply_salt_pepper(
@@ -127,9 +144,8 @@ def _range_threshold(image: Array, threshold: float) -> Array:
     return jnp.max(jnp.where(jnp.isnan(values), -jnp.inf, values)) > threshold
 
 
-@dataclass(frozen=True)
-class WrongRangeRule(dx.NoiseKernel):
-    """Applies the real modes with ``uses_255_range`` replaced by ``range_rule``
+class WrongRangeRule:
+    """Mixin: the real modes with ``uses_255_range`` replaced by ``range_rule``
     (swapped in while the mode traces, restored after)."""
 
     @staticmethod
@@ -140,12 +156,11 @@ class WrongRangeRule(dx.NoiseKernel):
         original = noise_modes.uses_255_range
         noise_modes.uses_255_range = self.range_rule
         try:
-            return super().apply(image, params)
+            return super().apply(image, params)  # type: ignore[misc]
         finally:
             noise_modes.uses_255_range = original
 
 
-@dataclass(frozen=True)
 class AutoThresholdMoved(WrongRangeRule):
     """0..255 detection at max > 2.0 instead of > 1.5 (salt value and poisson scale)."""
 
@@ -155,14 +170,13 @@ class AutoThresholdMoved(WrongRangeRule):
 
 
 @dataclass(frozen=True)
-class PoissonVarianceTooLarge(dx.NoiseKernel):
+class PoissonVarianceTooLarge(noise_modes.PoissonKernel):
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
         return super(
             PoissonVarianceTooLarge, dataclasses.replace(self, lam_scale=self.lam_scale / 1.1)
         ).apply(image, params)
 
 
-@dataclass(frozen=True)
 class Poisson255ScalingDropped(WrongRangeRule):
     """Every image is read as 0..1 data."""
 
@@ -172,7 +186,7 @@ class Poisson255ScalingDropped(WrongRangeRule):
 
 
 @dataclass(frozen=True)
-class PoissonNegativesKept(dx.NoiseKernel):
+class PoissonNegativesKept(noise_modes.PoissonKernel):
     """Negative inputs use |x| instead of being raised to 0."""
 
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
@@ -180,7 +194,7 @@ class PoissonNegativesKept(dx.NoiseKernel):
 
 
 @dataclass(frozen=True)
-class IntegersTruncated(dx.NoiseKernel):
+class IntegersTruncated(noise_modes.GaussianKernel):
     """Integer outputs truncated toward zero instead of rounded."""
 
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
@@ -194,28 +208,28 @@ class IntegersTruncated(dx.NoiseKernel):
 # --------------------------------------------------------------------------- #
 # Wrong dropout kernels                                                        #
 # --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
-class KeepRateIsP(dx.DropoutKernel):
-    """keep ~ Bernoulli(p) instead of Bernoulli(1 - p)."""
+class KeepRateIsP:
+    """Mixin: keep ~ Bernoulli(p) instead of Bernoulli(1 - p)."""
 
     def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
-        flipped = dataclasses.replace(self, dropout_rate=1.0 - self.dropout_rate)
-        return super(KeepRateIsP, flipped).draw(key, element_shape)
+        flipped = dataclasses.replace(self, dropout_rate=1.0 - self.dropout_rate)  # type: ignore[call-arg, attr-defined, arg-type]
+        return super(KeepRateIsP, flipped).draw(key, element_shape)  # type: ignore[misc]
 
 
-@dataclass(frozen=True)
-class DropoutRateTooHigh(dx.DropoutKernel):
+class DropoutRateTooHigh:
+    """Mixin: dropout_rate + 0.02."""
+
     def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
-        higher = dataclasses.replace(self, dropout_rate=min(1.0, self.dropout_rate + 0.02))
-        return super(DropoutRateTooHigh, higher).draw(key, element_shape)
+        higher = dataclasses.replace(self, dropout_rate=min(1.0, self.dropout_rate + 0.02))  # type: ignore[call-arg, attr-defined, arg-type]
+        return super(DropoutRateTooHigh, higher).draw(key, element_shape)  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
-class ChannelMaskPerPixel(dx.DropoutKernel):
+class ChannelMaskPerPixel(dropout_modes.ChannelKernel):
     """Channel mode draws an independent decision per pixel (broadcast back in apply)."""
 
     def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
-        if self.mode != "channel" or len(element_shape) != 3:
+        if len(element_shape) != 3:
             return super().draw(key, element_shape)
         return {"keep_mask": dropout_modes.keep_decisions(self, key, tuple(element_shape))}
 
@@ -225,21 +239,21 @@ class ChannelMaskPerPixel(dx.DropoutKernel):
         )
 
 
-@dataclass(frozen=True)
-class DropoutRescaled(dx.DropoutKernel):
-    """Kept values scaled by 1 / (1 - p), as in training-time dropout."""
+class DropoutRescaled:
+    """Mixin: kept values scaled by 1 / (1 - p), as in training-time dropout."""
 
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
-        out = super().apply(image, params)
-        if self.dropout_rate in (0.0, 1.0):
+        out = super().apply(image, params)  # type: ignore[misc]
+        if self.dropout_rate in (0.0, 1.0):  # type: ignore[attr-defined]
             return out
-        return (out.astype(jnp.float32) / (1.0 - self.dropout_rate)).astype(image.dtype)
+        return (out.astype(jnp.float32) / (1.0 - self.dropout_rate)).astype(image.dtype)  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class DropoutClipSkipped(dx.DropoutKernel):
+class DropoutClipSkipped:
+    """Mixin: clip_range ignored."""
+
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
-        return super(DropoutClipSkipped, dataclasses.replace(self, clip_range=None)).apply(
+        return super(DropoutClipSkipped, dataclasses.replace(self, clip_range=None)).apply(  # type: ignore[call-arg, arg-type, misc]
             image, params
         )
 
@@ -285,97 +299,97 @@ ALL_DROPOUT = ("pixel", "channel")
 
 VARIANTS: dict[str, Variant] = {
     "gaussian_std_x1.03": Variant(
-        "noise std x1.03", NOISE, ("gaussian",), lambda: _with_kernel(NOISE, GaussianStdTooLarge)
+        "noise std x1.03", NOISE, ("gaussian",), lambda: _with_kernels(NOISE, GaussianStdTooLarge)
     ),
     "gaussian_mean_plus_0.01": Variant(
-        "noise mean +0.01", NOISE, ("gaussian",), lambda: _with_kernel(NOISE, GaussianMeanShifted)
+        "noise mean +0.01", NOISE, ("gaussian",), lambda: _with_kernels(NOISE, GaussianMeanShifted)
     ),
     "gaussian_zero_std_adds_mean": Variant(
         "noise_std == 0 still adds the mean",
         NOISE,
         ("gaussian",),
-        lambda: _with_kernel(NOISE, GaussianZeroStdAddsMean),
+        lambda: _with_kernels(NOISE, GaussianZeroStdAddsMean),
     ),
     "noise_clipping_skipped": Variant(
         "clip_range ignored (all noise modes)",
         NOISE,
         ALL_NOISE,
-        lambda: _with_kernel(NOISE, ClippingSkipped),
+        lambda: _with_kernels(NOISE, ClippingSkipped),
     ),
     "salt_pepper_swapped": Variant(
         "salt and pepper values swapped",
         NOISE,
         ("salt_pepper",),
-        lambda: _with_kernel(NOISE, SaltPepperSwapped),
+        lambda: _with_kernels(NOISE, SaltPepperSwapped),
     ),
     "salt_prob_x1.1": Variant(
-        "salt_prob x1.1", NOISE, ("salt_pepper",), lambda: _with_kernel(NOISE, SaltProbTooLarge)
+        "salt_prob x1.1", NOISE, ("salt_pepper",), lambda: _with_kernels(NOISE, SaltProbTooLarge)
     ),
     "pepper_default_0.1": Variant(
         "pepper_value=None means 0.1, not 0.0",
         NOISE,
         ("salt_pepper",),
-        lambda: _with_kernel(NOISE, PepperDefaultWrong),
+        lambda: _with_kernels(NOISE, PepperDefaultWrong),
     ),
     "auto_threshold_2.0": Variant(
         "0..255 detection at max > 2.0, not > 1.5",
         NOISE,
         ("salt_pepper", "poisson"),
-        lambda: _with_kernel(NOISE, AutoThresholdMoved),
+        lambda: _with_kernels(NOISE, AutoThresholdMoved),
     ),
     "poisson_variance_x1.1": Variant(
         "poisson variance x1.1",
         NOISE,
         ("poisson",),
-        lambda: _with_kernel(NOISE, PoissonVarianceTooLarge),
+        lambda: _with_kernels(NOISE, PoissonVarianceTooLarge),
     ),
     "poisson_255_scaling_dropped": Variant(
         "poisson ignores the 0..255 convention",
         NOISE,
         ("poisson",),
-        lambda: _with_kernel(NOISE, Poisson255ScalingDropped),
+        lambda: _with_kernels(NOISE, Poisson255ScalingDropped),
     ),
     "poisson_negatives_abs": Variant(
         "poisson uses |x| for negative inputs",
         NOISE,
         ("poisson",),
-        lambda: _with_kernel(NOISE, PoissonNegativesKept),
+        lambda: _with_kernels(NOISE, PoissonNegativesKept),
     ),
     "integers_truncated": Variant(
         "integer outputs truncated, not rounded",
         NOISE,
         ("gaussian",),
-        lambda: _with_kernel(NOISE, IntegersTruncated),
+        lambda: _with_kernels(NOISE, IntegersTruncated),
     ),
     "keep_rate_p": Variant(
         "keep probability p instead of 1 - p",
         DROPOUT,
         ALL_DROPOUT,
-        lambda: _with_kernel(DROPOUT, KeepRateIsP),
+        lambda: _with_kernels(DROPOUT, KeepRateIsP),
     ),
     "dropout_rate_plus_0.02": Variant(
         "dropout_rate + 0.02",
         DROPOUT,
         ALL_DROPOUT,
-        lambda: _with_kernel(DROPOUT, DropoutRateTooHigh),
+        lambda: _with_kernels(DROPOUT, DropoutRateTooHigh),
     ),
     "channel_mask_per_pixel": Variant(
         "channel mask drawn per pixel",
         DROPOUT,
         ("channel",),
-        lambda: _with_kernel(DROPOUT, ChannelMaskPerPixel),
+        lambda: _with_kernels(DROPOUT, ChannelMaskPerPixel),
     ),
     "dropout_rescaled": Variant(
         "kept values rescaled by 1/(1-p)",
         DROPOUT,
         ALL_DROPOUT,
-        lambda: _with_kernel(DROPOUT, DropoutRescaled),
+        lambda: _with_kernels(DROPOUT, DropoutRescaled),
     ),
     "dropout_clip_skipped": Variant(
         "dropout ignores clip_range",
         DROPOUT,
         ALL_DROPOUT,
-        lambda: _with_kernel(DROPOUT, DropoutClipSkipped),
+        lambda: _with_kernels(DROPOUT, DropoutClipSkipped),
     ),
     "same_noise_every_record": Variant(
         "every record of a batch gets the same noise",

@@ -1,0 +1,323 @@
+"""The random stream in plain NumPy: where every random number of the spec comes from.
+
+This is the readable twin of ``datarax_ops/stream.py`` (the compiled package's
+stream); the two agree bit for bit on every word, uniform and keep decision, and
+to float32 rounding on normals (``tests/test_stream.py``).
+
+A stochastic operator holds one *base key*: two ``uint32`` words.  Everything
+random is derived from it in three steps, each a pure element-wise function:
+
+1. **Record key.**  Record ``i`` (its position in the stream, up to 64 bits)
+   gets ``record_key(base, i) = threefry2x32(base, (i >> 32, i & 0xffffffff))``.
+   For ``i < 2**32`` that is JAX's ``jax.random.fold_in(base, i)``, and the keys
+   of records ``0 .. B-1`` are ``jax.random.split(base, B)``.
+2. **Bits of an element.**  Value ``j`` of an element (its row-major flat
+   index) gets the 32-bit word ``y0 ^ y1`` of
+   ``threefry2x32(record_key, (0, j))``: one threefry block per value.  This is
+   the layout of JAX's partitionable threefry, so the words equal
+   ``jax.random.bits(record_key, shape)``.
+3. **Conversions** of a word ``b``; only its top 24 bits ``m = b >> 8`` are used:
+
+   * uniform ``u = m * 2**-24``, a float32 in ``[0, 1)`` (exact);
+   * normal ``z = sqrt(2) * erfinv((2m + 1 - 2**24) * 2**-24)``, the standard
+     normal quantile ``Phi^-1((m + 1/2) / 2**24)`` of the midpoint of the
+     ``m``-th of ``2**24`` equal cells; here in float64 (the compiled stream
+     rounds it to float32);
+   * keep ``u >= float32(rate)``: True with probability ``1 - rate`` (to the
+     ``2**-24`` grid).
+
+Threefry-2x32 with 20 rounds is a counter-based generator: the ``n``-th
+random block is a keyed bijection of the counter ``n``, so any block can be
+computed directly, in any order, in parallel.  It is from J. K. Salmon,
+M. A. Moraes, R. O. Dror and D. E. Shaw, "Parallel random numbers: as easy as
+1, 2, 3", Proceedings of SC'11 (2011), and is JAX's default generator.
+
+Shapes and dtypes: keys are ``uint32`` arrays whose last axis holds the two
+words (``(2,)`` for one key, ``(B, 2)`` for ``B`` records); words are
+``uint32``; uniforms ``float32``; normals ``float64``; keep masks ``bool``.
+
+NumPy only.  Unsigned 32-bit arithmetic wraps modulo 2**32, which is what the
+algorithm wants (see :func:`threefry2x32` for the one place overflow warnings
+are silenced).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Rotation distances of threefry2x32 (Salmon et al. 2011, table 4): four per
+# round group, alternating between the two rows.
+ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+# The key schedule's parity constant (Threefish's C240, truncated to 32 bits).
+KEY_PARITY = 0x1BD11BDA
+# Top bits of each 32-bit word that become a uniform level or a normal.
+LEVEL_BITS = 24
+LOW_WORD = 0xFFFFFFFF
+
+# The deterministic mode's one pattern: every record uses this raw key
+# (the raw data of ``jax.random.key(0)``).
+FIXED_PATTERN_KEY = (0, 0)
+
+_U32 = np.uint32
+
+
+def fixed_pattern_key() -> np.ndarray:
+    """Raw key ``uint32 (2,)`` of the deterministic mode's one pattern."""
+    return np.asarray(FIXED_PATTERN_KEY, _U32)
+
+
+# --------------------------------------------------------------------------- #
+# Threefry-2x32                                                                #
+# --------------------------------------------------------------------------- #
+def _rotate_left(x: np.ndarray, distance: int) -> np.ndarray:
+    """32-bit left rotation of ``uint32`` values by ``distance`` (1..31) bits."""
+    return (x << _U32(distance)) | (x >> _U32(32 - distance))
+
+
+def threefry2x32(
+    key: tuple[np.ndarray, np.ndarray] | np.ndarray,
+    counter: tuple[np.ndarray, np.ndarray] | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Threefry-2x32 with 20 rounds: the block ``(y0, y1)`` of counter ``(x0, x1)``.
+
+    Args:
+      key: two ``uint32`` words ``(k0, k1)`` (scalars or arrays), broadcastable
+        against the counter.
+      counter: two ``uint32`` words ``(x0, x1)`` (scalars or arrays of one shape).
+
+    Returns:
+      ``(y0, y1)``, two ``uint32`` arrays of the broadcast shape.
+
+    The rounds (Salmon et al. 2011, section 3.2): a third key word
+    ``k2 = k0 ^ k1 ^ 0x1BD11BDA`` makes a key schedule ``(k0, k1, k2)``; the
+    key is added to the counter, then five groups of four rounds
+    ``x0 += x1; x1 = rotl(x1, r) ^ x0`` each end with a key injection: group
+    ``g`` adds ``schedule[(g + 1) % 3]`` to ``x0`` and
+    ``schedule[(g + 2) % 3] + g + 1`` to ``x1``.
+    """
+    k0, k1 = (np.asarray(word, _U32) for word in key)
+    x0, x1 = (np.asarray(word, _U32) for word in counter)
+    # Wrapping adds are the algorithm; NumPy only warns about them on 0-d
+    # inputs (which it turns into scalars), so silence exactly that here.
+    with np.errstate(over="ignore"):
+        k2 = k0 ^ k1 ^ _U32(KEY_PARITY)
+        schedule = (k0, k1, k2)
+        x0 = x0 + k0
+        x1 = x1 + k1
+        for group in range(5):
+            for distance in ROTATIONS[group % 2]:
+                x0 = x0 + x1
+                x1 = _rotate_left(x1, distance) ^ x0
+            x0 = x0 + schedule[(group + 1) % 3]
+            x1 = x1 + schedule[(group + 2) % 3] + _U32(group + 1)
+    return np.asarray(x0, _U32), np.asarray(x1, _U32)
+
+
+# --------------------------------------------------------------------------- #
+# Record keys and element bits                                                 #
+# --------------------------------------------------------------------------- #
+def _split_index(index: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(high word, low word)``, both ``uint32``, of non-negative integer indices."""
+    index = np.asarray(index)
+    if not np.issubdtype(index.dtype, np.integer):
+        raise TypeError(f"record indices must be integers, got dtype {index.dtype}")
+    if np.issubdtype(index.dtype, np.signedinteger) and np.any(index < 0):
+        raise ValueError("record indices must be >= 0")
+    wide = index.astype(np.uint64)
+    return (wide >> np.uint64(32)).astype(_U32), (wide & np.uint64(LOW_WORD)).astype(_U32)
+
+
+def record_key(base_key: np.ndarray, index: int | np.ndarray) -> np.ndarray:
+    """Keys of records ``index`` under ``base_key``: ``uint32 index.shape + (2,)``.
+
+    Args:
+      base_key: raw key ``uint32 (2,)``.
+      index: non-negative integer (array, any shape) of record positions, up to
+        ``2**64 - 1``: the counter is ``(index >> 32, index & 0xffffffff)``.
+
+    Returns:
+      Raw keys; for ``index < 2**32`` each equals ``jax.random.fold_in(base, index)``.
+    """
+    base_key = np.asarray(base_key, _U32)
+    if base_key.shape != (2,):
+        raise ValueError(f"a base key has shape (2,), got {base_key.shape}")
+    y0, y1 = threefry2x32((base_key[0], base_key[1]), _split_index(index))
+    return np.stack([y0, y1], axis=-1)
+
+
+def element_bits(key: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``uint32 shape``: the random words of an element (or of several records).
+
+    Args:
+      key: raw key ``uint32 (..., 2)``.  Leading axes are records: they match
+        the leading axes of ``shape`` (broadcasting), e.g. keys ``(B, 2)`` with
+        ``shape = (B, H, W, C)`` give record ``b`` the words of
+        ``element_bits(key[b], (H, W, C))``.
+      shape: the element's shape, with the records' axes in front if any.
+
+    Returns:
+      Word ``j`` (row-major flat index within the element) is ``y0 ^ y1`` of
+      ``threefry2x32(key, (0, j))``.  Equal to ``jax.random.bits(key, shape)``
+      for one key.  An element needs fewer than ``2**32`` values.
+    """
+    shape = tuple(int(d) for d in shape)
+    key = np.asarray(key, _U32)
+    if key.ndim < 1 or key.shape[-1] != 2:
+        raise ValueError(f"keys have shape (..., 2), got {key.shape}")
+    record_axes = key.ndim - 1
+    if record_axes > len(shape):
+        raise ValueError(f"keys {key.shape} have more record axes than shape {shape}")
+    element_shape = shape[record_axes:]
+    size = math.prod(element_shape)
+    if size >= 2**32:
+        raise ValueError(f"an element of shape {element_shape} has 2**32 or more values")
+    counter_low = np.arange(size, dtype=_U32).reshape(element_shape)
+    # Give each record's key words trailing unit axes, one per element axis.
+    expand = (...,) + (None,) * len(element_shape)
+    k0, k1 = key[..., 0][expand], key[..., 1][expand]
+    y0, y1 = threefry2x32((k0, k1), (np.zeros_like(counter_low), counter_low))
+    return np.broadcast_to(y0 ^ y1, shape).copy()
+
+
+# --------------------------------------------------------------------------- #
+# Conversions                                                                  #
+# --------------------------------------------------------------------------- #
+def _levels(bits: np.ndarray) -> np.ndarray:
+    """``m = bits >> 8``: the top 24 bits of each word, ``uint32`` in ``[0, 2**24)``."""
+    return np.asarray(bits, _U32) >> _U32(32 - LEVEL_BITS)
+
+
+def uniform_from_bits(bits: np.ndarray) -> np.ndarray:
+    """Float32 uniforms in ``[0, 1)``: ``(bits >> 8) * 2**-24``, exact (same shape)."""
+    return _levels(bits).astype(np.float32) * np.float32(2.0**-LEVEL_BITS)
+
+
+def _giles_erfinv(a: np.ndarray) -> np.ndarray:
+    """A starting guess for ``erfinv(a)``, ``0 <= a < 1``: relative error below 4e-7.
+
+    M. Giles, "Approximating the erfinv function", GPU Computing Gems (2011),
+    single-precision version, accurate for ``a <= 1 - 2**-24``.  Only a start:
+    the Newton steps of :func:`erfinv` fix the final value.
+    """
+    w = -np.log((1.0 - a) * (1.0 + a))
+    central = w < 5.0
+    t = np.where(central, w - 2.5, np.sqrt(w) - 3.0)
+    central_coeffs = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                      0.00021858087, -0.00125372503, -0.00417768164, 0.246640727,
+                      1.50140941)  # fmt: skip
+    tail_coeffs = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
+                   0.00573950773, -0.0076224613, 0.00943887047, 1.00167406,
+                   2.83297682)  # fmt: skip
+    # Horner's rule, highest degree first.
+    poly_central = np.zeros_like(t)
+    poly_tail = np.zeros_like(t)
+    for c_central, c_tail in zip(central_coeffs, tail_coeffs, strict=True):
+        poly_central = poly_central * t + c_central
+        poly_tail = poly_tail * t + c_tail
+    return np.where(central, poly_central, poly_tail) * a
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+MAX_NEWTON_STEPS = 8
+
+
+def erfinv(p: np.ndarray) -> np.ndarray:
+    """Float64 ``erfinv(p)`` for ``-1 < p < 1``, to within a few float64 ulps (same shape).
+
+    Newton's method from Giles' start, on ``|p|`` (the sign is restored at the
+    end, so ``erfinv(-p) == -erfinv(p)`` exactly):
+
+    * ``|p| <= 1/2``: solves ``erf(x) = |p|``;
+    * ``|p| > 1/2``: solves ``log(erfc(x)) = log(1 - |p|)``.  There ``erf(x)``
+      is within rounding of 1, but ``1 - |p|`` is exact (Sterbenz) and
+      ``math.erfc`` keeps its relative accuracy; in log form the equation is
+      close to ``x**2 = -log(1 - |p|)``, on which Newton converges fast even
+      from a poor start (Giles' start is poor beyond ``1 - 2**-24``).
+
+    Each step squares the relative error; the loop stops once every step is
+    below one ulp of ``x`` (two or three steps on the stream's ``2**-24`` grid).
+    """
+    p = np.asarray(p, np.float64)
+    if np.any(~(np.abs(p) < 1.0)):
+        raise ValueError("erfinv needs -1 < p < 1")
+    a = np.abs(p)
+    x = _giles_erfinv(a)
+    tail = a > 0.5
+    log_q = np.log(1.0 - a[tail])  # 1 - a is exact for a in [1/2, 1]
+    for _ in range(MAX_NEWTON_STEPS):
+        step = np.empty_like(x)
+        # Centre: f(x) = erf(x) - a, f'(x) = 2/sqrt(pi) exp(-x^2).
+        xc = x[~tail]
+        step[~tail] = (_erf(xc) - a[~tail]) / ((2.0 / math.sqrt(math.pi)) * np.exp(-xc * xc))
+        # Tail: g(x) = log(erfc(x)) - log(q), g'(x) = -2/sqrt(pi) exp(-x^2) / erfc(x).
+        xt = x[tail]
+        erfc_t = _erfc(xt)
+        slope_t = -(2.0 / math.sqrt(math.pi)) * np.exp(-xt * xt) / erfc_t
+        step[tail] = (np.log(erfc_t) - log_q) / slope_t
+        x = x - step
+        if np.all(np.abs(step) <= 2.0**-52 * np.abs(x)):
+            break
+    return np.copysign(x, p)
+
+
+def normal_from_bits(bits: np.ndarray) -> np.ndarray:
+    """Float64 standard normals: ``Phi^-1((m + 1/2) / 2**24)`` with ``m = bits >> 8``.
+
+    Computed as ``sqrt(2) * erfinv(c)`` with ``c = (2m + 1 - 2**24) * 2**-24``,
+    an odd multiple of ``2**-24`` in ``(-1, 1)`` (exact).  Same shape as ``bits``.
+    Symmetric (``m`` and ``2**24 - 1 - m`` give opposite values), never 0, and
+    within ``+-5.42`` (the quantiles of the outermost midpoints, ``2**-25`` from
+    0 and 1).
+    """
+    m = _levels(bits).astype(np.int64)
+    centred = (2 * m + 1 - 2**LEVEL_BITS).astype(np.float64) * 2.0**-LEVEL_BITS
+    return math.sqrt(2.0) * erfinv(centred)
+
+
+def keep_from_bits(bits: np.ndarray, rate: float) -> np.ndarray:
+    """Bool keep decisions: ``uniform_from_bits(bits) >= float32(rate)`` (same shape).
+
+    True with probability ``1 - rate`` rounded to the ``2**-24`` grid: exactly
+    ``1 - ceil(float32(rate) * 2**24) / 2**24``.
+    """
+    return uniform_from_bits(bits) >= np.float32(rate)
+
+
+# --------------------------------------------------------------------------- #
+# Convenience: key -> values                                                   #
+# --------------------------------------------------------------------------- #
+def uniforms(key: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Float32 uniforms in ``[0, 1)`` of ``shape`` for record ``key`` (see :func:`element_bits`)."""
+    return uniform_from_bits(element_bits(key, shape))
+
+
+def normals(key: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Float64 standard normals of ``shape`` for record ``key``."""
+    return normal_from_bits(element_bits(key, shape))
+
+
+def keep_mask(key: np.ndarray, shape: tuple[int, ...], rate: float) -> np.ndarray:
+    """Bool keep decisions of ``shape`` for record ``key``: keep with probability ``1 - rate``."""
+    return keep_from_bits(element_bits(key, shape), rate)
+
+
+__all__ = [
+    "FIXED_PATTERN_KEY",
+    "KEY_PARITY",
+    "LEVEL_BITS",
+    "ROTATIONS",
+    "element_bits",
+    "erfinv",
+    "fixed_pattern_key",
+    "keep_from_bits",
+    "keep_mask",
+    "normal_from_bits",
+    "normals",
+    "record_key",
+    "threefry2x32",
+    "uniform_from_bits",
+    "uniforms",
+]
