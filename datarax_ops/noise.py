@@ -149,8 +149,12 @@ class SaltPepperKernel(Kernel):
 # poisson                                                                      #
 # --------------------------------------------------------------------------- #
 def draw_poisson(kernel: PoissonKernel, key: Array, element_shape: tuple[int, ...]) -> Params:
-    """``{"poisson_samples": float32 uniform quantile levels of element_shape}``."""
-    return {"poisson_samples": stream.uniforms(key, element_shape)}
+    """``{"poisson_samples": float32 uniform quantile levels of element_shape}``.
+
+    The levels are computed apart from the quantile (``separate=True``): fused
+    into one loop with the generator, the quantile would not be vectorised.
+    """
+    return {"poisson_samples": stream.uniforms(key, element_shape, separate=True)}
 
 
 @jax.custom_jvp

@@ -1,0 +1,152 @@
+"""The NumPy reference reproduces ``op(batch)`` from the operator's key and the records' indices.
+
+Not a distributional check: the reference runs the same counter-based stream
+(``reference/stream.py``) as the compiled operator (``datarax_ops/stream.py``),
+so for every mode the whole pipeline (record keys, bits, conversions, the
+mode's arithmetic) is compared value by value through the public API:
+
+* masks and salt & pepper: bit for bit;
+* gaussian: the compiled normal quantile is a float32 approximation, the
+  reference's is exact (float64), so the noise may differ by a few float32 ulps
+  (measured: at most 3.6 ulps of ``z`` over the stream's whole grid of 2^24
+  levels, ``datarax_ops.stream.normal_from_bits``); outputs agree within one
+  output ulp plus ``NORMAL_ULPS`` ulps of the noise;
+* poisson: equal counts except where the level lies within the float32 CDF
+  error of a step (``test_equivalence.poisson_boundary_ok``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import datarax_ops as dx
+import reference
+from tests.factory import batch_of, make_operator
+from tests.test_equivalence import assert_matches_reference, ulp
+
+MODE_NAMES = [mode.name for mode in dx.MODES]
+# Float32 ulps between XLA's erf_inv-based normal and the exact quantile (with margin).
+NORMAL_ULPS = 6
+
+
+def _config(mode: str, stochastic: bool = True):
+    if mode in ("pixel", "channel"):
+        return dx.DropoutOperatorConfig(
+            field_key="image", mode=mode, dropout_rate=0.4, stochastic=stochastic
+        )
+    extra = {"gaussian": {"noise_std": 0.3, "noise_mean": 0.05}, "poisson": {"lam_scale": 20.0}}
+    return dx.NoiseOperatorConfig(
+        field_key="image",
+        mode=mode,
+        stochastic=stochastic,
+        clip_range=None,
+        salt_prob=0.2,
+        pepper_prob=0.3,
+        **extra.get(mode, {}),
+    )
+
+
+def _images(dtype, shape=(6, 9, 7, 3), seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if np.issubdtype(dtype, np.integer):
+        return rng.integers(0, 256, shape).astype(dtype)
+    return rng.random(shape, dtype=np.float32).astype(dtype)
+
+
+def noise_tolerance(config, noise: np.ndarray) -> np.ndarray:
+    """``NORMAL_ULPS`` float32 ulps of ``std * z`` plus one rounding of ``mean + std * z``."""
+    scaled = np.abs(noise.astype(np.float64) - config.noise_mean)
+    return NORMAL_ULPS * ulp(scaled, np.float32) + ulp(noise, np.float32)
+
+
+def assert_reproduced(config, images: np.ndarray, params: dict, got: np.ndarray) -> None:
+    """Every record of ``got`` equals the reference applied with the stream's ``params``."""
+    for i in range(images.shape[0]):
+        record = {key: np.asarray(value)[i] for key, value in params.items()}
+        if config.mode != "gaussian":
+            assert_matches_reference(config, images[i], record, got[i])
+            continue
+        expected = reference.apply(config, images[i], record)
+        noise = np.asarray(record["noise"], np.float32)
+        tolerance = ulp(expected, expected.dtype) + noise_tolerance(config, noise)
+        if np.issubdtype(expected.dtype, np.integer):
+            tolerance = np.ones_like(tolerance)  # a rounding tie may go either way
+        error = np.abs(got[i].astype(np.float64) - expected.astype(np.float64))
+        worst = np.unravel_index(np.argmax(error - tolerance), error.shape)
+        assert np.all(error <= tolerance), (
+            f"record {i} at {worst}: error {error[worst]} above the bound {tolerance[worst]} "
+            f"(got {got[i][worst]}, expected {expected[worst]}, noise {noise[worst]})"
+        )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8])
+@pytest.mark.parametrize("mode", MODE_NAMES)
+def test_reference_reproduces_successive_calls_from_the_base_key(mode, dtype):
+    """Two calls of ``op(batch)`` (records 0..5, then 6..11 of the counter)."""
+    config = _config(mode)
+    if dtype == np.uint8 and isinstance(config, dx.NoiseOperatorConfig):
+        config = dataclasses.replace(config, clip_range=(0.0, 255.0))
+    op = make_operator(config, seed=11)
+    base_key = np.asarray(op.get_state()["_base_key"])
+    for call in range(2):
+        images = _images(dtype, seed=call)
+        got = np.asarray(op(batch_of(images)).data.get_value()["image"])
+        indices = np.arange(call * 6, call * 6 + 6)
+        params = reference.stream_params(config, base_key, indices, images.shape[1:])
+        assert_reproduced(config, images, params, got)
+
+
+@pytest.mark.parametrize("mode", MODE_NAMES)
+def test_reference_reproduces_records_by_metadata_index(mode):
+    """Records carrying ``Metadata(index=i)`` (large, unordered) use their own index."""
+    config = _config(mode)
+    op = make_operator(config, seed=5)
+    images = _images(np.float32, (4, 5, 6, 3), seed=2)
+    indices = np.array([4_000_000_000, 7, 123_456_789, 2])
+    batch = dx.Batch.from_parts(
+        data={"image": jnp.asarray(images)},
+        metadata_list=[dx.Metadata(index=int(i)) for i in indices],
+    )
+    got = np.asarray(op(batch).data.get_value()["image"])
+    base_key = np.asarray(op.get_state()["_base_key"])
+    assert_reproduced(
+        config, images, reference.stream_params(config, base_key, indices, (5, 6, 3)), got
+    )
+
+
+@pytest.mark.parametrize("mode", MODE_NAMES)
+def test_reference_reproduces_the_deterministic_pattern(mode):
+    """``stochastic=False``: every record gets ``reference.fixed_params``."""
+    config = _config(mode, stochastic=False)
+    op = make_operator(config)
+    images = _images(np.float32, (3, 4, 5, 3), seed=3)
+    got = np.asarray(op(batch_of(images)).data.get_value()["image"])
+    params = reference.stream_params(config, None, np.arange(3), images.shape[1:])
+    fixed = reference.fixed_params(config, images.shape[1:])
+    for key, value in fixed.items():
+        assert np.array_equal(np.asarray(params[key])[1], value)
+    assert_reproduced(config, images, params, got)
+
+
+@pytest.mark.parametrize("mode", MODE_NAMES)
+def test_generate_random_params_is_the_stream_of_split_keys(mode):
+    """``generate_random_params(rng, ...)``: record i's params come from
+    ``record_key(rng, i)`` (= ``jax.random.split(rng)[i]``); masks and levels exactly."""
+    import jax
+
+    config = _config(mode)
+    op = make_operator(config)
+    rng = jax.random.key(3)
+    got = op.generate_random_params(rng, {"image": (5, 4, 3, 2)})
+    keys = reference.stream.record_key(np.asarray(jax.random.key_data(rng)), np.arange(5))
+    expected = reference.draw(config, reference.StreamSource(keys), (4, 3, 2), 5)
+    (key,) = expected
+    if mode == "gaussian":
+        tolerance = noise_tolerance(config, expected[key])
+        assert np.all(np.abs(np.asarray(got[key]) - expected[key]) <= tolerance)
+    else:
+        assert np.array_equal(np.asarray(got[key]), expected[key])
