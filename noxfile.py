@@ -7,10 +7,18 @@ gpu        the suite on an accelerator backend; skips cleanly without one
 lint       ruff check + ruff format --check
 typecheck  mypy on both packages
 demo       the main job: each mode's effect and statistics (python -m reference)
+bench      speed: every mode, dtype and shape against a jitted copy of the same array,
+           interleaved rounds (python -m datarax_ops.bench; `-- --quick` to try it);
+           writes JSON + Markdown to bench-results/.  Speed claims come from here only.
+bench_datarax  the same benchmark against datarax==0.1.17's operators (Python 3.12),
+           for the side-by-side column
+dieharder  dieharder -a on the raw random stream (needs the dieharder binary; hours on 2 cores)
 """
 
 from __future__ import annotations
 
+import glob
+import os
 import shutil
 
 import nox
@@ -18,6 +26,31 @@ import nox
 nox.options.sessions = ["tests"]
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
+
+DATARAX_VERSION = "0.1.17"  # the datarax release datarax_ops is a drop-in for
+
+
+def _pyenv_interpreters_first() -> None:
+    """Puts pyenv's real 3.11+ interpreters ahead of its shims on PATH.
+
+    A pyenv shim such as ``python3.12`` fails unless that version is active, so
+    nox would skip a ``python="3.12"`` session on a machine that has it installed.
+    """
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found = glob.glob(os.path.join(root, "versions", "3.*", "bin"))
+    wanted = [d for d in found if _minor(d) >= 11]
+    wanted.sort(key=_minor)
+    if wanted:
+        os.environ["PATH"] = os.pathsep.join([*wanted, os.environ.get("PATH", "")])
+
+
+def _minor(bin_dir: str) -> int:
+    version = os.path.basename(os.path.dirname(bin_dir))  # "3.12.1"
+    parts = version.split(".")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
+
+
+_pyenv_interpreters_first()
 
 
 def _install(session: nox.Session, *extras: str) -> None:
@@ -85,3 +118,65 @@ def typecheck(session: nox.Session) -> None:
     """mypy over both packages."""
     _install(session, "test", "dev")
     session.run("mypy", "reference", "datarax_ops")
+
+
+def _bench_env() -> dict[str, str]:
+    """CPU unless JAX_PLATFORMS says otherwise (the backend is recorded in the results)."""
+    return {"JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Times every case against a jitted copy; writes bench-results/*.json and *.md.
+
+    Options after ``--``: --quick, --modes, --dtypes, --shapes, --rounds, --out
+    (python -m datarax_ops.bench --help).
+    """
+    _install(session)
+    session.run("python", "-m", "datarax_ops.bench", *session.posargs, env=_bench_env())
+
+
+@nox.session(python="3.12")
+def bench_datarax(session: nox.Session) -> None:
+    """The same benchmark with datarax's NoiseOperator / DropoutOperator (--impl datarax).
+
+    datarax 0.1.17 needs jax >= 0.11.1, so this venv's jax may differ from the
+    bench session's (both are recorded); ``-- --impl datarax_ops`` runs
+    datarax_ops in this same venv for a same-versions comparison.
+    """
+    session.install(".", f"datarax=={DATARAX_VERSION}")
+    session.run(
+        "python",
+        "-m",
+        "datarax_ops.bench",
+        "--impl",
+        "datarax",
+        *session.posargs,
+        env=_bench_env(),
+    )
+
+
+@nox.session
+def dieharder(session: nox.Session) -> None:
+    """dieharder -a on the raw stream operators consume; writes the results file.
+
+    The words of ``datarax_ops.stream`` (records of one base key, little-endian
+    uint32) are piped into ``dieharder -g 200 -a`` (an unbounded stream: no
+    rewinds); ``tests/stream_quality/dieharder-results.txt`` gets the output
+    and a summary.  Fails if a test FAILED or WEAK results are improbably many.
+    Options go to ``tests/stream_quality/run_dieharder.py``, e.g.
+    ``nox -s dieharder -- --tests "-d 0" --output /tmp/quick.txt``.
+    """
+    if shutil.which("dieharder") is None:
+        session.error(
+            "the dieharder binary is not on PATH. Install it: `sudo apt-get install dieharder` "
+            "(Debian/Ubuntu), `sudo dnf install dieharder` (Fedora) or `brew install dieharder` "
+            "(macOS), then rerun `nox -s dieharder`."
+        )
+    _install(session)
+    session.run(
+        "python",
+        "tests/stream_quality/run_dieharder.py",
+        *session.posargs,
+        env={"JAX_PLATFORMS": "cpu"},
+    )

@@ -46,7 +46,7 @@ MODES: tuple[Mode, ...] = (
 def mode_of(config: Any) -> Mode:
     """The ``Mode`` of ``config`` (a noise or dropout config)."""
     for mode in MODES:
-        if isinstance(config, mode.config_class) and config.mode == mode.name:
+        if isinstance(config, mode.config_class) and getattr(config, "mode", None) == mode.name:
             return mode
     raise TypeError(f"no mode {getattr(config, 'mode', None)!r} for {type(config).__name__}")
 

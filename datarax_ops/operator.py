@@ -136,6 +136,7 @@ def batch_program(
         size = images.shape[0]
         transform = functools.partial(draw_and_apply, kernel)
         if stochastic:
+            assert base_key is not None and counter is not None
             if indices is None:
                 indices = counter + jnp.arange(size, dtype=jnp.uint32)
                 counter = counter + jnp.uint32(size)
@@ -490,17 +491,19 @@ class ImageOperator(nnx.Module):
         check = self._wants_finite_check(images)
         program = batch_program(self._kernel, self.stochastic, self.config.batch_strategy, check)
         tally = self._skipped_count if self._kernel.is_identity() else self._applied_count
+        indices: Array | None = None
+        base_key: Array | None = None
+        counter: Array | None = None
         if self.stochastic:
             indices = self._batch_indices(batch, batch_size)
             base_key, counter = self._base_key.get_value(), self._record_counter.get_value()
-        else:
-            indices = base_key = counter = None
         output, counter, new_tally, nonfinite = program(
             base_key, counter, tally.get_value(), images, indices
         )
         if check:
+            assert nonfinite is not None
             self._raise_if_nonfinite(int(nonfinite))
-        if self.stochastic:
+        if counter is not None:
             self._record_counter.set_value(counter)
         try:
             tally.set_value(new_tally)

@@ -164,14 +164,14 @@ def operator_output(
 
 __all__ = [
     "MODES",
-    "GeneratorSource",
-    "Mode",
-    "StreamSource",
     "DataraxModuleConfig",
     "DropoutOperatorConfig",
+    "GeneratorSource",
     "ModalityOperatorConfig",
+    "Mode",
     "NoiseOperatorConfig",
     "OperatorConfig",
+    "StreamSource",
     "apply",
     "apply_batch",
     "draw",

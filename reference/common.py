@@ -119,9 +119,7 @@ def as_source(rng: np.random.Generator | RandomSource) -> RandomSource:
     )
 
 
-def uniform_levels(
-    rng: np.random.Generator | RandomSource, shape: tuple[int, ...]
-) -> np.ndarray:
+def uniform_levels(rng: np.random.Generator | RandomSource, shape: tuple[int, ...]) -> np.ndarray:
     """Float32 uniforms in [0, 1): the levels salt & pepper and poisson use."""
     return as_source(rng).uniforms(shape)
 
