@@ -19,11 +19,17 @@ Array = jax.Array
 
 
 def uses_255_range(image: Array) -> Array:
-    """Bool scalar: the element's largest value (NaNs ignored) exceeds 1.5."""
-    values = image.astype(jnp.float32) if not jnp.issubdtype(image.dtype, jnp.floating) else image
-    if values.size == 0:
+    """Bool scalar: the element's largest value (NaNs ignored) exceeds 1.5.
+
+    Computed as ``any(image > 1.5)``: a NaN compares false, so it is ignored
+    without masking (one cheap reduction instead of a masked max).
+    """
+    if image.size == 0:
         return jnp.asarray(False)
-    return jnp.max(jnp.where(jnp.isnan(values), -jnp.inf, values)) > RANGE_255_THRESHOLD
+    if jnp.issubdtype(image.dtype, jnp.integer):  # integers: > 1.5 means > 1
+        return jnp.any(image > jnp.asarray(int(RANGE_255_THRESHOLD), image.dtype))
+    # 1.5 is exact in every float dtype (bfloat16 and float16 included)
+    return jnp.any(image > jnp.asarray(RANGE_255_THRESHOLD, image.dtype))
 
 
 def working_dtype(dtype: jnp.dtype) -> jnp.dtype:
