@@ -270,6 +270,32 @@ def assert_normal_variance(
     return _finish("normal_variance", what, statistic, pvalue, alpha)
 
 
+def assert_uncorrelated(x: Any, y: Any, *, what: str, alpha: float = ALPHA) -> CheckResult:
+    """Two-sided test that paired samples ``x`` and ``y`` have correlation 0.
+
+    The Pearson correlation ``r`` of the pairs, with the t statistic
+    ``r sqrt((n - 2) / (1 - r^2))`` on ``n - 2`` degrees of freedom: exact for
+    independent normal pairs, and for any independent pairs with finite
+    variance as ``n`` grows (``sqrt(n) r`` is then asymptotically N(0, 1)).  At
+    ``alpha = 1e-5`` it detects ``|rho| >= 6.74 / sqrt(n)`` with power 0.99.
+    A sample that is constant (or has NaN / infinite values) fails.
+    """
+    alpha = _check_alpha(alpha)
+    a, b = _sample(x, "x", min_size=3), _sample(y, "y", min_size=3)
+    if a.shape != b.shape:
+        raise ValueError(f"x has {a.size} values, y {b.size}")
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        return _finish("uncorrelated", what, math.inf, 0.0, alpha)
+    da, db = a - a.mean(), b - b.mean()
+    denominator = math.sqrt(float(np.dot(da, da)) * float(np.dot(db, db)))
+    if denominator == 0.0:
+        return _finish("uncorrelated", what, math.nan, 0.0, alpha)
+    r = min(max(float(np.dot(da, db)) / denominator, -1.0), 1.0)
+    dof = a.size - 2
+    t = r * math.sqrt(dof / max(1.0 - r * r, 1e-300))
+    return _finish("uncorrelated", what, r, 2.0 * stats.t.sf(abs(t), dof), alpha)
+
+
 # --------------------------------------------------------------------------- #
 # Counts                                                                       #
 # --------------------------------------------------------------------------- #
@@ -460,6 +486,7 @@ __all__ = [
     "assert_normal_mean",
     "assert_normal_variance",
     "assert_poisson_counts",
+    "assert_uncorrelated",
     "fresh_seeds",
     "rng_for",
     "scaled",
