@@ -26,6 +26,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 # The files that exercise the compiled operators, most discriminating first.
 SUITE = [
     "tests/test_equivalence.py",
+    "tests/test_pipeline_reproduced.py",
     "tests/test_distributions.py",
     "tests/test_randomness.py",
     "tests/test_operator_api.py",
