@@ -11,9 +11,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import gammainc, gammaincc, ndtri
 
-from reference.common import RANGE_255_THRESHOLD, SMALLEST_LEVEL
+from reference.common import RANGE_255_THRESHOLD
 
 Array = jax.Array
 
@@ -73,67 +72,6 @@ def clip(values: Array, clip_range: tuple[float, float] | None) -> Array:
         return values
     low, high = clip_range
     return jnp.clip(values, low, high)
-
-
-# --------------------------------------------------------------------------- #
-# Poisson quantile: the count whose CDF first reaches the level               #
-# --------------------------------------------------------------------------- #
-def _reaches_level(k: Array, lam: Array, levels: Array) -> Array:
-    """``P(Poisson(lam) <= k) >= level``; k >= 0 (float), lam finite >= 0.
-
-    For levels above 1/2 the complement ``P(X > k) <= 1 - level`` is used: it
-    keeps float32 resolution in the upper tail, where the CDF rounds to 1.
-    """
-    a = k + 1.0
-    cdf = gammaincc(a, lam)
-    survival = gammainc(a, lam)
-    return jnp.where(levels < 0.5, cdf >= levels, survival <= 1.0 - levels)
-
-
-def poisson_quantile(levels: Array, lam: Array) -> Array:
-    """Smallest ``k >= 0`` with ``P(Poisson(lam) <= k) >= level``, element-wise.
-
-    Args:
-      levels: uniform levels in [0, 1), any shape, float32.
-      lam: Poisson means >= 0 (NaN and +inf allowed), same shape and dtype
-        as the working values.
-
-    Returns:
-      Counts as floats of ``lam``'s dtype; NaN where ``lam`` is NaN, +inf where
-      it is +inf.
-
-    Levels below 2^-24 are raised to it, as in the reference (a level of 0
-    would give the count 0 whatever ``lam`` is).
-
-    Starts from the Cornish-Fisher approximation of the quantile and steps by
-    one until the defining inequality holds at ``k`` and fails at ``k - 1``:
-    a few steps for large ``lam``, exact for every ``lam``.
-    """
-    dtype = lam.dtype
-    levels = jnp.maximum(levels.astype(dtype), SMALLEST_LEVEL)
-    finite = jnp.isfinite(lam)
-    lam_f = jnp.where(finite, lam, 0.0)
-    z = ndtri(jnp.minimum(levels, 1.0 - jnp.finfo(dtype).epsneg))
-    guess = jnp.floor(lam_f + jnp.sqrt(lam_f) * z + (z * z - 1.0) / 6.0)
-    guess = jnp.maximum(guess, 0.0)
-
-    def step(k: Array) -> Array:
-        up = ~_reaches_level(k, lam_f, levels)
-        down = (k > 0) & _reaches_level(jnp.maximum(k - 1.0, 0.0), lam_f, levels)
-        return k + up.astype(dtype) - down.astype(dtype)
-
-    def not_done(state: tuple[Array, Array]) -> Array:
-        k, previous = state
-        return jnp.any(k != previous)
-
-    def body(state: tuple[Array, Array]) -> tuple[Array, Array]:
-        k, _ = state
-        return step(k), k
-
-    first = step(guess)
-    counts, _ = jax.lax.while_loop(not_done, body, (first, guess))
-    counts = jnp.where(jnp.isnan(lam), jnp.nan, counts)
-    return jnp.where(jnp.isposinf(lam), jnp.inf, counts)
 
 
 # --------------------------------------------------------------------------- #
