@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from datarax_ops import stream
 from datarax_ops._common import clip, float_range, from_working, to_working, uses_255_range
 from datarax_ops.operator import ImageOperator, Kernel
-from datarax_ops.poisson import poisson_quantile
+from datarax_ops.poisson import elementwise_quantile
 from reference.config import NoiseOperatorConfig
 
 Array = jax.Array
@@ -166,7 +166,7 @@ def shot_noise(values: Array, levels: Array, gain: Array, inverse_gain: Array) -
     straight-through estimator); the exact derivative of a step function is 0
     almost everywhere and useless for learning.
     """
-    return poisson_quantile(levels, values * gain) * inverse_gain
+    return elementwise_quantile(levels, values * gain) * inverse_gain
 
 
 @shot_noise.defjvp

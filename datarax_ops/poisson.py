@@ -108,6 +108,7 @@ import math
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_batching import custom_vmap
 from jax.scipy.special import gammainc, gammaincc, ndtri
 
 from reference.common import SMALLEST_LEVEL
@@ -587,3 +588,26 @@ def poisson_quantile(levels: Array, lam: Array, *, fallback_budget: int = FALLBA
         return codes.reshape(shape).astype(out_dtype)
     # the fallback reads the raw inputs (flagged values are finite): no pass to store them
     return resolve_flagged(codes, levels, lam, fallback_budget).reshape(shape).astype(out_dtype)
+
+
+@custom_vmap
+def elementwise_quantile(levels: Array, lam: Array) -> Array:
+    """``poisson_quantile(levels, lam)`` whose batching rule runs it once on the whole
+    batched arrays (it is element-wise, so that is the same result).
+
+    Under the operators' ``vmap`` over records the plain function measured 22 ms
+    for 32x224x224x3 values, this one 16 ms (the same as unbatched).
+    """
+    return poisson_quantile(levels, lam)
+
+
+@elementwise_quantile.def_vmap
+def _elementwise_quantile_vmap(
+    axis_size: int, in_batched: list[bool], levels: Array, lam: Array
+) -> tuple[Array, bool]:
+    levels_batched, lam_batched = in_batched
+    if not levels_batched:
+        levels = jnp.broadcast_to(levels, (axis_size, *levels.shape))
+    if not lam_batched:
+        lam = jnp.broadcast_to(lam, (axis_size, *lam.shape))
+    return elementwise_quantile(levels, lam), True
