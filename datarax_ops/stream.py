@@ -245,14 +245,6 @@ def keep_mask(key: Array, shape: tuple[int, ...], rate: float) -> Array:
     return keep_from_bits(element_bits(key, shape), rate)
 
 
-def key_data(key: Array) -> Array:
-    """Raw ``uint32 (..., 2)`` data of a typed key (``jax.random.key``) or raw key."""
-    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        return jax.random.key_data(key)
-    return key
-
-
 # The deterministic mode's one pattern: every record uses this raw key,
 # ``jax.random.key_data(jax.random.key(0))``.
 FIXED_PATTERN_KEY = (0, 0)
