@@ -83,11 +83,8 @@ class PixelKernel(DropoutKernelBase):
 
     mode: ClassVar[str] = "pixel"
 
-    def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
-        return draw_pixel(self, key, tuple(element_shape))
-
-    def apply(self, image: Array, params: Params) -> Array:
-        return apply_pixel(self, image, params)
+    draw_mode = staticmethod(draw_pixel)
+    apply_mode = staticmethod(apply_pixel)
 
 
 @dataclass(frozen=True)
@@ -96,11 +93,8 @@ class ChannelKernel(DropoutKernelBase):
 
     mode: ClassVar[str] = "channel"
 
-    def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
-        return draw_channel(self, key, tuple(element_shape))
-
-    def apply(self, image: Array, params: Params) -> Array:
-        return apply_channel(self, image, params)
+    draw_mode = staticmethod(draw_channel)
+    apply_mode = staticmethod(apply_channel)
 
     param_shape = staticmethod(channel_mask_shape)
 

@@ -71,11 +71,8 @@ class GaussianKernel(Kernel):
             float(config.noise_std), float(config.noise_mean), float_range(config.clip_range)
         )
 
-    def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
-        return draw_gaussian(self, key, tuple(element_shape))
-
-    def apply(self, image: Array, params: Params) -> Array:
-        return apply_gaussian(self, image, params)
+    draw_mode = staticmethod(draw_gaussian)
+    apply_mode = staticmethod(apply_gaussian)
 
 
 # --------------------------------------------------------------------------- #
@@ -135,11 +132,8 @@ class SaltPepperKernel(Kernel):
             float_range(config.clip_range),
         )
 
-    def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
-        return draw_salt_pepper(self, key, tuple(element_shape))
-
-    def apply(self, image: Array, params: Params) -> Array:
-        return apply_salt_pepper(self, image, params)
+    draw_mode = staticmethod(draw_salt_pepper)
+    apply_mode = staticmethod(apply_salt_pepper)
 
 
 # --------------------------------------------------------------------------- #
@@ -210,11 +204,8 @@ class PoissonKernel(Kernel):
     def from_config(cls, config: NoiseOperatorConfig) -> PoissonKernel:
         return cls(float(config.lam_scale), float_range(config.clip_range))
 
-    def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
-        return draw_poisson(self, key, tuple(element_shape))
-
-    def apply(self, image: Array, params: Params) -> Array:
-        return apply_poisson(self, image, params)
+    draw_mode = staticmethod(draw_poisson)
+    apply_mode = staticmethod(apply_poisson)
 
 
 NoiseKernel = GaussianKernel | SaltPepperKernel | PoissonKernel

@@ -57,6 +57,10 @@ class Kernel:
 
     mode: ClassVar[str]
     param_key: ClassVar[str]
+    # The mode's module-level functions ``draw_<mode>(kernel, key, element_shape)``
+    # and ``apply_<mode>(kernel, image, params)``, which ``draw``/``apply`` call.
+    draw_mode: ClassVar[Callable[..., Params]]
+    apply_mode: ClassVar[Callable[..., Array]]
 
     @classmethod
     def from_config(cls, config: Any) -> Kernel:
@@ -66,11 +70,11 @@ class Kernel:
     def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
         """One record's params for an element of ``element_shape``; ``key`` is the
         record's raw key data, ``uint32 (2,)`` (see ``datarax_ops.stream``)."""
-        raise NotImplementedError
+        return type(self).draw_mode(self, key, tuple(element_shape))
 
     def apply(self, image: Array, params: Params) -> Array:
         """One element transformed with ``params``; shape and dtype kept."""
-        raise NotImplementedError
+        return type(self).apply_mode(self, image, params)
 
     @staticmethod
     def param_shape(element_shape: tuple[int, ...]) -> tuple[int, ...]:
