@@ -1,18 +1,24 @@
 """Sessions that CI and users run.  ``nox`` alone runs ``tests``.
 
 tests      the fast default suite (< 10 minutes on 2 cores); CI runs this one
+matrix     the same suite on Python 3.11, 3.12 and 3.13 (pyenv's interpreters)
 stats      the statistical checks again with 8x samples, fresh seeds, more examples
 power      the suite against deliberately wrong operators; prints the rejection table
 gpu        the suite on an accelerator backend; skips cleanly without one
 lint       ruff check + ruff format --check
 typecheck  mypy on both packages
-demo       the main job: each mode's effect and statistics (python -m reference)
+verify     the main job: `datarax-ops verify`, every mode against scipy.stats and the NumPy
+           reference on this machine's backend; verdict table + datarax-ops-report.html
+demo       `datarax-ops demo`: every mode at several strengths on a picture (PNG)
 bench      speed: every mode, dtype and shape against a jitted copy of the same array,
            interleaved rounds (python -m datarax_ops.bench; `-- --quick` to try it);
            writes JSON + Markdown to bench-results/.  Speed claims come from here only.
 bench_datarax  the same benchmark against datarax==0.1.17's operators (Python 3.12),
            for the side-by-side column
 dieharder  dieharder -a on the raw random stream (needs the dieharder binary; ~30 min, ~250 GB)
+browser    (not in CI) the verify HTML report opened in headless Chromium: images load, no
+           console errors, every mode's section; saves a full-page screenshot
+           (needs Debian's chromium and chromium-driver; `-- --screenshot PATH`)
 """
 
 from __future__ import annotations
@@ -54,21 +60,58 @@ _pyenv_interpreters_first()
 
 
 def _install(session: nox.Session, *extras: str) -> None:
-    session.install(f".[{','.join(extras)}]" if extras else ".")
+    """Installs the project, editable, with ``extras``.
+
+    Editable because sessions run from the repository root, where ``datarax_ops``
+    is imported from the source folder: only the editable install's import hook
+    maps ``datarax_ops.reference`` onto the top-level ``reference/`` folder there.
+    """
+    session.install("-e", f".[{','.join(extras)}]" if extras else ".")
+
+
+@nox.session
+def verify(session: nox.Session) -> None:
+    """The main job: ``datarax-ops verify`` (options after ``--``, e.g. ``-- --seed 1``);
+    fails when a check fails.  Runs on the backend JAX finds."""
+    _install(session, "verify")
+    session.run("datarax-ops", "verify", *session.posargs)
 
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """The main job: python -m reference on a built-in synthetic image."""
-    _install(session)
-    session.run("python", "-m", "reference", *session.posargs)
+    """``datarax-ops demo``: every mode at several strengths on a picture, as a PNG."""
+    _install(session, "verify")
+    session.run("datarax-ops", "demo", *session.posargs)
+
+
+PYTHONS = ["3.11", "3.12", "3.13"]  # every Python requires-python admits that we test
+
+
+def _fast_suite(session: nox.Session) -> None:
+    """Installs the test extras and runs the fast suite on CPU; prints the JAX line used."""
+    _install(session, "test", "verify")  # the tests import the conformance kit (verify extra)
+    session.run(
+        "python",
+        "-c",
+        "import sys, jax, jaxlib, flax, numpy; print(f'python {sys.version.split()[0]}: "
+        "jax {jax.__version__}, jaxlib {jaxlib.__version__}, flax {flax.__version__}, "
+        "numpy {numpy.__version__}')",
+    )
+    session.run("pytest", "-q", "-m", "not gpu", *session.posargs, env={"JAX_PLATFORMS": "cpu"})
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Fast default suite: reference vs mathematics, datarax_ops vs reference, API."""
-    _install(session, "test")
-    session.run("pytest", "-q", "-m", "not gpu", *session.posargs, env={"JAX_PLATFORMS": "cpu"})
+    """Fast default suite on the running Python: reference vs mathematics, datarax_ops vs
+    reference, API, pipelines, examples.  CI runs this one."""
+    _fast_suite(session)
+
+
+@nox.session(python=PYTHONS)
+def matrix(session: nox.Session) -> None:
+    """The fast suite on each of Python 3.11, 3.12 and 3.13 (``nox -s matrix``;
+    one of them: ``nox -s matrix-3.12``).  pip picks each Python's own JAX line."""
+    _fast_suite(session)
 
 
 @nox.session
@@ -144,7 +187,7 @@ def bench_datarax(session: nox.Session) -> None:
     bench session's (both are recorded); ``-- --impl datarax_ops`` runs
     datarax_ops in this same venv for a same-versions comparison.
     """
-    session.install(".", f"datarax=={DATARAX_VERSION}")
+    session.install("-e", ".", f"datarax=={DATARAX_VERSION}")
     session.run(
         "python",
         "-m",
@@ -180,3 +223,45 @@ def dieharder(session: nox.Session) -> None:
         *session.posargs,
         env={"JAX_PLATFORMS": "cpu"},
     )
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """Renders the ``datarax-ops verify`` report in headless Chromium and checks it.
+
+    Runs ``datarax-ops verify`` with small samples and seed 0 into a temporary
+    directory, then ``tests/browser/check_report.py``: every <img> loaded,
+    no SEVERE console entries, a section for every mode.  Saves a full-page
+    screenshot to ``-- --screenshot PATH`` (default: next to the report) and prints
+    its path.  Not in CI: needs Debian's ``chromium`` and ``chromium-driver``.
+    """
+    missing = [name for name in ("chromium", "chromedriver") if shutil.which(name) is None]
+    if missing:
+        session.error(
+            f"{' and '.join(missing)} not found on PATH. Install Debian's packages: "
+            "`sudo apt-get install chromium chromium-driver`, then rerun `nox -s browser`"
+        )
+    screenshot = None
+    args = list(session.posargs)
+    if "--screenshot" in args:
+        at = args.index("--screenshot")
+        if at + 1 >= len(args):
+            session.error("--screenshot needs a path: nox -s browser -- --screenshot out.png")
+        screenshot = os.path.abspath(args[at + 1])
+    _install(session, "verify")
+    session.install("selenium>=4.10")
+    out_dir = os.path.join(session.create_tmp(), "browser-report")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.makedirs(out_dir)
+    env = {"JAX_PLATFORMS": os.environ.get("JAX_PLATFORMS", "cpu")}
+    session.run(
+        "datarax-ops", "verify", "--samples", "20000", "--seed", "0", "--out", out_dir, env=env
+    )
+    reports = sorted(glob.glob(os.path.join(out_dir, "**", "*.html"), recursive=True))
+    if not reports:
+        session.error(f"datarax-ops verify wrote no HTML report under {out_dir}")
+    screenshot = screenshot or os.path.join(out_dir, "report-screenshot.png")
+    # Run as a script, not `-m`: from the repository root `datarax_ops` would resolve to the
+    # source folder, which lacks the installed `datarax_ops.reference` (kept in reference/).
+    checker = os.path.join("tests", "browser", "check_report.py")
+    session.run("python", checker, reports[0], "--screenshot", screenshot)

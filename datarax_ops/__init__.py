@@ -1,23 +1,41 @@
 """datarax_ops: image noise and dropout operators for JAX pipelines.
 
 Drop-in for datarax's ``NoiseOperator`` and ``DropoutOperator``; behaviour is
-defined by the NumPy spec in ``reference`` and checked against it.
+defined by the NumPy spec in ``datarax_ops.reference`` and checked against it.
+
+The public names below are imported on first use (PEP 562), so that
+``import datarax_ops.reference`` (the NumPy-only specification) never imports JAX.
 """
 
-from datarax_ops.batch import Batch, Element, Metadata
-from datarax_ops.config import (
-    DataraxModuleConfig,
-    DropoutOperatorConfig,
-    ModalityOperatorConfig,
-    NoiseOperatorConfig,
-    OperatorConfig,
-)
-from datarax_ops.dropout import ChannelKernel, DropoutOperator, PixelKernel
-from datarax_ops.modes import MODES, Mode
-from datarax_ops.noise import GaussianKernel, NoiseOperator, PoissonKernel, SaltPepperKernel
-from datarax_ops.operator import ImageOperator, Kernel
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "Batch": "datarax_ops.batch",
+    "Element": "datarax_ops.batch",
+    "Metadata": "datarax_ops.batch",
+    "DataraxModuleConfig": "datarax_ops.config",
+    "DropoutOperatorConfig": "datarax_ops.config",
+    "ModalityOperatorConfig": "datarax_ops.config",
+    "NoiseOperatorConfig": "datarax_ops.config",
+    "OperatorConfig": "datarax_ops.config",
+    "ChannelKernel": "datarax_ops.dropout",
+    "DropoutOperator": "datarax_ops.dropout",
+    "PixelKernel": "datarax_ops.dropout",
+    "MODES": "datarax_ops.modes",
+    "Mode": "datarax_ops.modes",
+    "GaussianKernel": "datarax_ops.noise",
+    "NoiseOperator": "datarax_ops.noise",
+    "PoissonKernel": "datarax_ops.noise",
+    "SaltPepperKernel": "datarax_ops.noise",
+    "ImageOperator": "datarax_ops.operator",
+    "Kernel": "datarax_ops.operator",
+}
 
 __all__ = [
     "MODES",
@@ -40,3 +58,31 @@ __all__ = [
     "PoissonKernel",
     "SaltPepperKernel",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'datarax_ops' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:
+    from datarax_ops.batch import Batch, Element, Metadata
+    from datarax_ops.config import (
+        DataraxModuleConfig,
+        DropoutOperatorConfig,
+        ModalityOperatorConfig,
+        NoiseOperatorConfig,
+        OperatorConfig,
+    )
+    from datarax_ops.dropout import ChannelKernel, DropoutOperator, PixelKernel
+    from datarax_ops.modes import MODES, Mode
+    from datarax_ops.noise import GaussianKernel, NoiseOperator, PoissonKernel, SaltPepperKernel
+    from datarax_ops.operator import ImageOperator, Kernel

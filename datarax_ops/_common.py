@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from reference.common import RANGE_255_THRESHOLD
+from datarax_ops.reference.common import RANGE_255_THRESHOLD
 
 Array = jax.Array
 
@@ -108,7 +108,10 @@ def as_typed_key(key: Array | np.ndarray) -> tuple[Array, bool]:
 # Nested fields ("data.image")                                                 #
 # --------------------------------------------------------------------------- #
 def get_field(data: dict, key: str) -> Array:
-    """``data[key]``; a dotted key walks nested dicts.  KeyError lists what is there."""
+    """``data[key]``; a dotted key walks nested dicts.  KeyError lists what is there.
+
+    The message starts with datarax's ("Field '<key>' not found in data").
+    """
     if key in data:
         return data[key]
     node: object = data
@@ -116,8 +119,8 @@ def get_field(data: dict, key: str) -> Array:
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
             where = ".".join(walked) or "data"
-            available = sorted(node) if isinstance(node, dict) else []
-            raise KeyError(f"field {key!r} not found: {where!r} has keys {available}")
+            available = sorted(map(str, node)) if isinstance(node, dict) else []
+            raise KeyError(f"Field '{key}' not found in data: {where!r} has keys {available}")
         node = node[part]
         walked.append(part)
     return node  # type: ignore[return-value]

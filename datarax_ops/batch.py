@@ -22,19 +22,23 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 from jax.tree_util import GetAttrKey
+
+from datarax_ops import stream
 
 PyTree = Any
 
 
 @struct.dataclass
 class Metadata:
-    """Per-record metadata.  ``index`` is the record's position in its stream.
+    """Per-record metadata: the record's identity in the stream, and where it is.
 
-    Stochastic operators derive a record's randomness from ``index`` when every
-    record of a batch carries one, so a record gets the same noise whatever
-    batch it arrives in.
+    A stochastic operator derives a record's randomness from its identity
+    ``(epoch, shard_id, index)`` when every record of a batch carries an
+    ``index``: a record gets the same noise whatever batch it arrives in, and
+    another epoch or shard gets other noise.  ``shard_id=None`` counts as shard 0.
     """
 
     index: int = 0
@@ -44,13 +48,78 @@ class Metadata:
     shard_id: int | None = None
 
 
-def record_index(metadata: Any) -> Any | None:
-    """The record index held by ``metadata`` (``Metadata`` or a dict), else None."""
+def record_identity(metadata: Any) -> tuple[Any, Any, Any] | None:
+    """``(epoch, shard, index)`` held by ``metadata`` (``Metadata`` or a dict with an
+    ``"index"``, optionally ``"epoch"`` and ``"shard_id"``), else None.
+
+    A missing (or None) epoch or shard is 0.
+    """
+    epoch: Any
+    shard: Any
+    index: Any
     if isinstance(metadata, Metadata):
-        return metadata.index
-    if isinstance(metadata, dict) and "index" in metadata:
-        return metadata["index"]
-    return None
+        epoch, shard, index = metadata.epoch, metadata.shard_id, metadata.index
+    elif isinstance(metadata, dict) and "index" in metadata:
+        epoch, shard, index = metadata.get("epoch"), metadata.get("shard_id"), metadata["index"]
+    else:
+        return None
+    if index is None:
+        return None
+    return (0 if epoch is None else epoch, 0 if shard is None else shard, index)
+
+
+_IDENTITY_BOUNDS = (("epoch", 32), ("shard_id", 32), ("index", 64))
+
+
+def _host_int(value: Any, name: str, bits: int, record: int) -> int:
+    """``value`` as a Python int in ``[0, 2**bits)``, or a ValueError/TypeError naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
+            value = value.item()
+        else:
+            raise TypeError(
+                f"record {record}'s metadata {name} must be an integer, got {value!r} "
+                f"({type(value).__name__})"
+            )
+    value = int(value)
+    if not 0 <= value < 2**bits:
+        raise ValueError(
+            f"record {record}'s metadata {name} must be in [0, 2**{bits}), got {value}"
+        )
+    return value
+
+
+def identity_array(metadata_list: Sequence[Any]) -> Any | None:
+    """Every record's identity words, ``uint32 (batch, 4)``: ``(epoch, shard,
+    index >> 32, index & 0xffffffff)`` (see ``stream.identity_key``); None when some
+    record has no index (the operator then numbers the records with its counter).
+
+    Concrete metadata is checked and converted exactly on the host (indices up to
+    ``2**64 - 1``); traced metadata (inside ``jit``) is converted with JAX.
+
+    Raises:
+      ValueError: a negative value, an epoch or shard ``>= 2**32``, an index ``>= 2**64``.
+      TypeError: a non-integer value.
+    """
+    found = [record_identity(m) for m in metadata_list]
+    identities = [identity for identity in found if identity is not None]
+    if not identities or len(identities) < len(found):
+        return None
+    if any(isinstance(v, jax.Array) for identity in identities for v in identity):
+        return jnp.stack([stream.identity_words(*(jnp.asarray(v) for v in i)) for i in identities])
+    columns = []
+    for (name, bits), values in zip(_IDENTITY_BOUNDS, zip(*identities, strict=True), strict=True):
+        column = np.asarray(values)
+        in_range = column.dtype.kind in "iu" and bool(np.all(column >= 0))
+        if not (in_range and (bits == 64 or bool(np.all(column < 2**bits)))):
+            # the slow path: exact per-record checks, an error naming the first bad one
+            column = np.asarray(
+                [_host_int(v, name, bits, record) for record, v in enumerate(values)], object
+            )
+        columns.append(column.astype(np.uint64))
+    epoch, shard, index = columns
+    words = np.stack([epoch, shard, index >> np.uint64(32), index & np.uint64(0xFFFFFFFF)], -1)
+    return words.astype(np.uint32)
 
 
 @struct.dataclass
@@ -98,9 +167,55 @@ class Field:
         return f"Field({self.value!r})"
 
 
-def _leading_size(tree: PyTree) -> int | None:
+def _rank_error(name: str, path: Any, shape: tuple[int, ...], batch_size: int | None) -> ValueError:
+    """The error for an array of a batch without (the right) leading batch axis."""
+    where = f"{name}{jax.tree_util.keystr(path)}"
+    if not shape:
+        return ValueError(
+            f"{where} has shape () (rank 0): every array of a batch needs a leading batch axis "
+            "(rank >= 1); one number per record is an array of shape (batch,)"
+        )
+    return ValueError(
+        f"{where} has shape {shape}; every array needs the batch size {batch_size} as its "
+        "leading axis"
+    )
+
+
+def _leading_size(tree: PyTree, name: str) -> int | None:
+    """The leading axis of ``tree``'s first array (None without arrays); ValueError at rank 0."""
     leaves = jax.tree.leaves(tree)
-    return int(jnp.shape(leaves[0])[0]) if leaves else None
+    if not leaves:
+        return None
+    shape = jnp.shape(leaves[0])
+    if not shape:  # name the offending field (the slower path walk only on error)
+        path, _ = jax.tree_util.tree_leaves_with_path(tree)[0]
+        raise _rank_error(name, path, (), None)
+    return int(shape[0])
+
+
+def _stack(trees: list[PyTree], name: str) -> PyTree:
+    """The elements' ``name`` trees stacked along a new leading axis, or a ValueError
+    naming the element or field that does not fit (structure, shape)."""
+    structure: Any = jax.tree.structure(trees[0])
+    for i, tree in enumerate(trees[1:], start=1):
+        other: Any = jax.tree.structure(tree)
+        if other != structure:
+            raise ValueError(
+                f"element {i}'s {name} has structure {other}, element 0's has {structure}: "
+                "every element of a batch needs the same fields"
+            )
+
+    def stack(path: Any, *xs: Any) -> Any:
+        shapes = [tuple(jnp.shape(x)) for x in xs]
+        if len(set(shapes)) > 1:
+            i = next(i for i, shape in enumerate(shapes) if shape != shapes[0])
+            raise ValueError(
+                f"{name}{jax.tree_util.keystr(path)} has shape {shapes[i]} in element {i} and "
+                f"{shapes[0]} in element 0: every element of a batch needs the same shapes"
+            )
+        return jnp.stack(xs)
+
+    return jax.tree_util.tree_map_with_path(stack, *trees)
 
 
 _CHILDREN = ("data", "states", "_metadata_list", "_batch_metadata", "batch_state", "_valid_mask")
@@ -123,8 +238,8 @@ class Batch:
     def __init__(self, elements: Sequence[Element], validate: bool = True) -> None:
         elements = list(elements)
         if elements:
-            data = jax.tree.map(lambda *xs: jnp.stack(xs), *[e.data for e in elements])
-            states = jax.tree.map(lambda *xs: jnp.stack(xs), *[e.state for e in elements])
+            data = _stack([e.data for e in elements], "data")
+            states = _stack([e.state for e in elements], "states")
         else:
             data, states = {}, {}
         self._set(len(elements), data, states, [e.metadata for e in elements], None, {}, None)
@@ -171,13 +286,14 @@ class Batch:
           valid_mask: ``(batch,)`` bool, default all True.
 
         Raises:
-          ValueError: an array lacks the batch axis, or ``metadata_list`` has
-            the wrong length (with ``validate``; the length is always checked).
+          ValueError: an array lacks the batch axis, ``valid_mask`` or
+            ``metadata_list`` has the wrong length (with ``validate``; a rank-0
+            first array and the metadata length are always checked).
         """
         states = {} if states is None else states
-        size = _leading_size(data)
+        size = _leading_size(data, "data")
         if size is None:
-            size = _leading_size(states) or 0
+            size = _leading_size(states, "states") or 0
         if metadata_list is None:
             metadata_list = [None] * size
         elif len(metadata_list) != size:
@@ -211,16 +327,19 @@ class Batch:
         return batch
 
     def _validate(self) -> None:
-        """Every array in data and states has the batch size as its leading axis."""
+        """Every array in data and states has the batch size as its leading axis;
+        a given ``valid_mask`` has shape ``(batch,)``."""
         for name, tree in (("data", self.data.get_value()), ("states", self.states.get_value())):
             for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-                shape = jnp.shape(leaf)
+                shape = tuple(jnp.shape(leaf))
                 if not shape or shape[0] != self.batch_size:
-                    where = jax.tree_util.keystr(path)
-                    raise ValueError(
-                        f"{name}{where} has shape {shape}; every array needs the batch size "
-                        f"{self.batch_size} as its leading axis"
-                    )
+                    raise _rank_error(name, path, shape, self.batch_size)
+        mask = self._valid_mask.value
+        if mask is not None and tuple(jnp.shape(mask)) != (self.batch_size,):
+            raise ValueError(
+                f"valid_mask has shape {tuple(jnp.shape(mask))}; a batch of {self.batch_size} "
+                f"records needs ({self.batch_size},)"
+            )
 
     # ----- pytree ------------------------------------------------------------
     def tree_flatten_with_keys(self) -> tuple[list[tuple[GetAttrKey, Any]], int]:

@@ -376,7 +376,7 @@ def measure_case(
 
 def time_reference(case: Case, host: np.ndarray, rounds: int) -> list[float]:
     """Seconds per call of the NumPy reference: ``draw`` then ``apply_batch``, ``rounds`` calls."""
-    import reference
+    from datarax_ops import reference
 
     config_cls = (
         reference.NoiseOperatorConfig if case.kind == "noise" else reference.DropoutOperatorConfig

@@ -1,6 +1,6 @@
 """Configurations: the very classes of ``reference.config`` (one validation for both)."""
 
-from reference.config import (
+from datarax_ops.reference.config import (
     BATCH_STRATEGIES,
     DROPOUT_MODES,
     NOISE_MODES,

@@ -17,8 +17,8 @@ import jax.numpy as jnp
 from datarax_ops import stream
 from datarax_ops._common import clip, float_range, from_working, to_working
 from datarax_ops.operator import ImageOperator, Kernel
-from reference.config import DropoutOperatorConfig
-from reference.dropout import channel_mask_shape
+from datarax_ops.reference.config import DropoutOperatorConfig
+from datarax_ops.reference.dropout import channel_mask_shape
 
 Array = jax.Array
 Params = dict[str, Array]

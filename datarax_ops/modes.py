@@ -13,7 +13,7 @@ from typing import Any
 from datarax_ops.dropout import ChannelKernel, PixelKernel
 from datarax_ops.noise import GaussianKernel, PoissonKernel, SaltPepperKernel
 from datarax_ops.operator import Kernel
-from reference.config import DropoutOperatorConfig, NoiseOperatorConfig
+from datarax_ops.reference.config import DropoutOperatorConfig, NoiseOperatorConfig
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from datarax_ops import stream
 from datarax_ops._common import clip, float_range, from_working, to_working, uses_255_range
 from datarax_ops.operator import ImageOperator, Kernel
 from datarax_ops.poisson import elementwise_quantile
-from reference.config import NoiseOperatorConfig
+from datarax_ops.reference.config import NoiseOperatorConfig
 
 Array = jax.Array
 Params = dict[str, Array]

@@ -33,8 +33,9 @@ from flax.errors import TraceContextError
 
 from datarax_ops import stream
 from datarax_ops._common import as_typed_key, drop_field, get_field, has_field, set_field
-from datarax_ops.batch import Batch, record_index
-from reference.config import ModalityOperatorConfig
+from datarax_ops.batch import Batch, identity_array
+from datarax_ops.errors import ParamsKeyError, RngStreamError
+from datarax_ops.reference.config import ModalityOperatorConfig
 
 Array = jax.Array
 Params = dict[str, Array]
@@ -112,14 +113,16 @@ def batch_program(
 ) -> Callable[..., tuple[Array, Array | None, Array, Array | None]]:
     """The compiled step of one operator setup, everything an eager call needs in one call.
 
-    ``program(base_key, counter, tally, images, indices) ->
+    ``program(base_key, counter, tally, images, identities) ->
     (images, counter, tally, finite)``:
 
     * ``images``: ``(batch, *element_shape)`` in, transformed out.
-    * ``indices``: ``(batch,)`` uint32 record positions, or None to take the
-      next ``batch`` positions of the record ``counter`` (uint32 scalar, returned
-      advanced).  Turned into record keys by ``stream.record_key``.  Both are
-      ignored (pass None) when deterministic: every record uses the fixed pattern.
+    * ``identities``: ``uint32 (batch, 4)`` record identities (epoch, shard,
+      64-bit index; ``batch.identity_array``), or None to number the records
+      with the next ``batch`` positions of the record ``counter`` (``uint32 (2,)``,
+      64-bit, returned advanced).  Turned into record keys by
+      ``stream.identity_key``.  Both are ignored (pass None) when deterministic:
+      every record uses the fixed pattern.
     * ``tally``: the int32 record count to advance by ``batch``.
     * ``finite``: bool scalar, no NaN/Inf in ``images``, when ``check_finite``,
       else None.  ``isfinite(max(|x|))``: ``max`` propagates NaN, and one max
@@ -136,17 +139,16 @@ def batch_program(
         counter: Array | None,
         tally: Array,
         images: Array,
-        indices: Array | None,
+        identities: Array | None,
     ) -> tuple[Array, Array | None, Array, Array | None]:
         TRACE_COUNTS[kernel] += 1
         size = images.shape[0]
         transform = functools.partial(draw_and_apply, kernel)
         if stochastic:
             assert base_key is not None and counter is not None
-            if indices is None:
-                indices = counter + jnp.arange(size, dtype=jnp.uint32)
-                counter = counter + jnp.uint32(size)
-            keys = stream.record_key(base_key, indices)
+            if identities is None:
+                identities, counter = stream.counter_identities(counter, size)
+            keys = stream.identity_key(base_key, identities)
             output = map_records(transform, strategy, keys, images)
         else:
             pattern = stream.fixed_pattern_key()
@@ -192,15 +194,99 @@ def _is_concrete(x: Any) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def _check_numeric(image: Any, field_key: str) -> None:
-    dtype = jnp.result_type(image)
-    if dtype == jnp.bool_ or not (
+def _is_real_dtype(dtype: Any) -> bool:
+    """A floating or integer dtype (bool, complex, strings, objects are not)."""
+    return dtype != jnp.bool_ and (
         jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
+    )
+
+
+def _dtype_of(value: Any) -> Any:
+    """``value``'s dtype (arrays) or NumPy's for it (numbers, lists); None if it has none."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None:
+        return dtype
+    try:
+        return np.asarray(value).dtype
+    except (TypeError, ValueError):  # e.g. a ragged list
+        return None
+
+
+def _check_numeric(image: Any, field_key: str) -> None:
+    dtype = _dtype_of(image)
+    if dtype is None or not _is_real_dtype(dtype):
+        raise TypeError(
+            f"field {field_key!r} has dtype {dtype} ({type(image).__name__}); image operators "
+            "need a real floating or integer array"
+        )
+
+
+def _shape_of(value: Any, where: str) -> tuple[int, ...]:
+    """A shape given as a tuple/list (or 1-D array) of non-negative integers, checked."""
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
+    if not isinstance(value, (tuple, list)) or not all(
+        isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in value
     ):
         raise TypeError(
-            f"field {field_key!r} has dtype {dtype}; image operators need a real "
-            "floating or integer dtype"
+            f"{where} must be a shape tuple of ints such as (batch, H, W, C), got {value!r}"
         )
+    shape = tuple(int(d) for d in value)
+    if any(d < 0 for d in shape):
+        raise ValueError(f"{where} has a negative dimension: {shape}")
+    return shape
+
+
+# datarax 0.1.4's message when ``apply``'s random_params lack a mode's key; ours
+# starts with it (then says which key this project reads and what it got).
+DATARAX_MISSING_PARAMS = {
+    "gaussian": "Stochastic mode requires 'noise' in random_params for Gaussian mode",
+    "salt_pepper": "Stochastic mode requires 'noise_mask' in random_params for salt_pepper mode",
+    "poisson": "Stochastic mode requires 'poisson_rngs' in random_params for poisson mode",
+    "pixel": "Stochastic mode requires 'keep_mask' in random_params. "
+    "This should be generated by generate_random_params().",
+    "channel": "Stochastic mode requires 'keep_mask' in random_params. "
+    "This should be generated by generate_random_params().",
+}
+
+
+def from_datarax_params(kernel: Kernel, random_params: Any, element_shape: tuple[int, ...]) -> Any:
+    """One element's params in datarax 0.1.4's form, converted to this project's.
+
+    The one place the two forms meet (README, "Params from datarax"):
+
+    * poisson: datarax passes ``{"poisson_rngs": key}`` (the record's PRNG key,
+      typed ``()`` or raw ``uint32 (2,)``) and samples ``jax.random.poisson``
+      inside ``apply``; here the key becomes the record key of this project's
+      draw, ``{"poisson_samples": kernel.draw(key)}`` (uniform levels).
+    * channel: datarax's mask for an ``(H, W, C)`` element is ``(1, 1, C)``;
+      here it is ``(C,)``.
+
+    ``poisson_samples`` / a ``(C,)`` mask, when present, are used as they are.
+    Anything else is returned unchanged for ``_checked_params`` to judge.
+    """
+    if not isinstance(random_params, dict):
+        return random_params
+    key = kernel.param_key
+    if kernel.mode == "poisson" and key not in random_params and "poisson_rngs" in random_params:
+        record_key = random_params["poisson_rngs"]
+        try:
+            typed, is_batch = as_typed_key(record_key)
+        except TypeError as error:
+            raise TypeError(f"random_params['poisson_rngs']: {error}") from error
+        if is_batch:
+            raise ValueError(
+                "random_params['poisson_rngs'] must be one record's key (apply transforms one "
+                f"element), got shape {tuple(jnp.shape(record_key))}"
+            )
+        draw = element_programs(kernel)[0]
+        return {**random_params, **draw(jax.random.key_data(typed), tuple(element_shape))}
+    if kernel.mode == "channel" and len(element_shape) == 3 and key in random_params:
+        mask = random_params[key]
+        channels = element_shape[-1]
+        if tuple(getattr(mask, "shape", ())) == (1, 1, channels):
+            return {**random_params, key: jnp.reshape(mask, (channels,))}
+    return random_params
 
 
 class ImageOperator(nnx.Module):
@@ -210,7 +296,7 @@ class ImageOperator(nnx.Module):
     """
 
     config: ModalityOperatorConfig
-    config_class: ClassVar[type] = ModalityOperatorConfig
+    config_class: ClassVar[type[ModalityOperatorConfig]] = ModalityOperatorConfig
 
     def __init__(
         self,
@@ -235,7 +321,8 @@ class ImageOperator(nnx.Module):
         self._stats = _StatsStore()
         self._cache = _OutputCache()
         if config.stochastic:
-            self._record_counter = nnx.Variable(jnp.zeros((), jnp.uint32))
+            # the 64-bit position (high, low) of the next record without metadata
+            self._record_counter = nnx.Variable(jnp.zeros((2,), jnp.uint32))
             self._base_key = nnx.Variable(jax.random.key_data(self._draw_base_key(rngs)))
 
     # ------------------------------------------------------------------ #
@@ -265,15 +352,18 @@ class ImageOperator(nnx.Module):
         stream = self.rng_stream
         if rngs is None:
             raise ValueError(
-                f"stochastic {type(self).__name__} needs rngs with a {stream!r} stream: "
-                f"pass rngs=nnx.Rngs({stream}=0)"
+                "Stochastic operators require rngs parameter. "
+                f"Pass rngs=nnx.Rngs(..., {stream}=...) (stochastic {type(self).__name__} "
+                f"needs rngs with a {stream!r} stream)"
             )
         try:
             return rngs[stream]()
         except (AttributeError, KeyError) as error:
-            raise ValueError(
-                f"stochastic {type(self).__name__} needs RNG stream {stream!r}, which the "
-                f"given rngs do not have: pass rngs=nnx.Rngs({stream}=...)"
+            # flax's own wording first (what datarax lets through), as ValueError and KeyError
+            raise RngStreamError(
+                f"No RngStream named '{stream}' found in Rngs. (stochastic "
+                f"{type(self).__name__} needs RNG stream {stream!r}, which the given rngs do "
+                f"not have: pass rngs=nnx.Rngs({stream}=...))"
             ) from error
 
     def requires_rng_streams(self) -> list[str] | None:
@@ -311,12 +401,29 @@ class ImageOperator(nnx.Module):
           (channel).
 
         Raises:
-          KeyError: ``field_key`` is not in ``data_shapes``.
-          TypeError: ``rng`` is not a key or an array of keys.
+          KeyError: ``field_key`` is not in ``data_shapes`` (datarax's message first).
+          TypeError: ``rng`` is not a key or an array of keys; ``data_shapes`` is
+            not a dict or the shape is not a tuple of ints.
+          ValueError: the shape has no batch axis or a negative dimension.
         """
-        shape = tuple(int(d) for d in get_field(data_shapes, self.config.field_key))
+        field_key = self.config.field_key
+        if not isinstance(data_shapes, dict):
+            raise TypeError(
+                f"data_shapes must be a dict of field shapes, got {type(data_shapes).__name__}"
+            )
+        try:
+            raw_shape = get_field(data_shapes, field_key)
+        except KeyError as error:
+            message = (
+                f"Field key '{field_key}' not found in data_shapes. "
+                f"Available keys: {list(data_shapes.keys())}"
+            )
+            if "." in field_key:  # this project also walks nested dicts
+                message += f" (nor nested: {error.args[0]})"
+            raise KeyError(message) from None
+        shape = _shape_of(raw_shape, f"data_shapes[{field_key!r}]")
         if not shape:
-            raise ValueError(f"data_shapes[{self.config.field_key!r}] needs a batch axis, got ()")
+            raise ValueError(f"data_shapes[{field_key!r}] needs a batch axis, got ()")
         batch_size, element_shape = shape[0], shape[1:]
         keys, is_batch = as_typed_key(rng)
         key_data = jax.random.key_data(keys)
@@ -329,14 +436,37 @@ class ImageOperator(nnx.Module):
         return jax.vmap(lambda k: draw(k, element_shape))(key_data)
 
     def _checked_params(self, random_params: Any, element_shape: tuple[int, ...]) -> Params:
-        """External params for one element, validated: right key, shape."""
-        key = self._kernel.param_key
+        """External params for one element, validated: right key, dtype, shape.
+
+        datarax 0.1.4's forms are converted first (``from_datarax_params``).
+        """
+        kernel = self._kernel
+        key = kernel.param_key
+        random_params = from_datarax_params(kernel, random_params, tuple(element_shape))
         if not isinstance(random_params, dict) or key not in random_params:
-            got = sorted(random_params) if isinstance(random_params, dict) else type(random_params)
-            raise KeyError(
-                f"random_params for mode {self._kernel.mode!r} need key {key!r}, got {got}"
+            got = (
+                sorted(map(str, random_params))
+                if isinstance(random_params, dict)
+                else type(random_params).__name__
             )
-        value = jnp.asarray(random_params[key])
+            datarax_text = DATARAX_MISSING_PARAMS.get(
+                kernel.mode, f"Stochastic mode requires {key!r} in random_params"
+            )
+            accepted = repr(key)
+            if kernel.mode == "poisson":
+                accepted += " (or datarax's 'poisson_rngs')"
+            raise ParamsKeyError(
+                f"{datarax_text} (datarax_ops: mode {kernel.mode!r} reads {accepted} from "
+                f"random_params, got {got})"
+            )
+        raw = random_params[key]
+        dtype = _dtype_of(raw)
+        if dtype is None or not (dtype == jnp.bool_ or _is_real_dtype(dtype)):
+            raise TypeError(
+                f"random_params[{key!r}] must be a real or bool array, got "
+                f"{type(raw).__name__} with dtype {dtype}"
+            )
+        value = jnp.asarray(raw)
         expected = self._kernel.param_shape(element_shape)
         if value.shape != expected:
             raise ValueError(
@@ -425,10 +555,9 @@ class ImageOperator(nnx.Module):
         elif random_params is not None:
             output = apply_fn(image, self._checked_params(random_params, tuple(image.shape)))
         else:
-            index = record_index(metadata)
-            if index is None:
-                index = self._next_record_index()
-            key = stream.record_key(self._base_key[...], jnp.asarray(index, jnp.uint32))
+            identities = identity_array([metadata])
+            identity = self._next_record_identity() if identities is None else identities[0]
+            key = stream.identity_key(self._base_key[...], identity)
             output = draw_and_apply_fn(key, image)
         self._count(1)
         return self._route_output(data, output), state, metadata
@@ -436,16 +565,18 @@ class ImageOperator(nnx.Module):
     # ------------------------------------------------------------------ #
     # Batches                                                             #
     # ------------------------------------------------------------------ #
-    def _batch_indices(self, batch: Batch, batch_size: int) -> Array | None:
-        """Every record's metadata index as ``uint32 (batch,)``; None when some record
-        has none (the compiled step then takes the next positions of the counter)."""
+    def _batch_identities(self, batch: Batch, batch_size: int) -> Array | None:
+        """Every record's identity (epoch, shard, index) as ``uint32 (batch, 4)``; None
+        when some record has no index (the compiled step then numbers the records
+        with the next positions of the counter)."""
         metadata = batch._metadata_list.get_value()
         if not metadata or metadata[0] is None:
             return None
-        indices = [record_index(m) for m in metadata]
-        if any(i is None for i in indices):
-            return None
-        return jnp.asarray(indices, jnp.uint32).reshape(batch_size)
+        if len(metadata) != batch_size:
+            raise ValueError(
+                f"the batch has {batch_size} records but {len(metadata)} metadata entries"
+            )
+        return identity_array(metadata)
 
     def _cached(self, images: Array, compute: Callable[[], Array]) -> Array:
         """``compute()``, memoised by input content when caching applies."""
@@ -472,14 +603,23 @@ class ImageOperator(nnx.Module):
         The field has shape ``(batch, *element_shape)``.  Other fields, states
         and metadata pass through untouched; the input batch is not modified.
 
+        An empty batch without any field (``Batch([])``) is returned as it is.
+
         Raises:
           KeyError: the field (or an auxiliary field) is missing.
-          TypeError: the field is not a real numeric array.
+          TypeError: ``batch`` is not a ``Batch``; the field is not a real numeric array.
           ValueError: the field has no batch axis, or (eagerly, with
             ``validate_domain_constraints``) contains NaN or Inf.
         """
         del stats  # noise and dropout use no statistics
+        if not isinstance(batch, Batch):
+            raise TypeError(
+                f"{type(self).__name__}.apply_batch needs a Batch, got {type(batch).__name__}: "
+                "wrap arrays with a leading batch axis as Batch.from_parts(data={...})"
+            )
         data = batch.data.get_value()
+        if batch.batch_size == 0 and not jax.tree.leaves(data):
+            return batch  # nothing to transform (datarax returns it too)
         images = self._source(data, batched=True, check_finite=False)
         batch_size = int(images.shape[0])
         if batch_size == 0:
@@ -495,14 +635,14 @@ class ImageOperator(nnx.Module):
         check = self._wants_finite_check(images)
         program = batch_program(self._kernel, self.stochastic, self.config.batch_strategy, check)
         tally = self._skipped_count if self._kernel.is_identity() else self._applied_count
-        indices: Array | None = None
+        identities: Array | None = None
         base_key: Array | None = None
         counter: Array | None = None
         if self.stochastic:
-            indices = self._batch_indices(batch, batch_size)
+            identities = self._batch_identities(batch, batch_size)
             base_key, counter = self._base_key.get_value(), self._record_counter.get_value()
         output, counter, new_tally, finite = program(
-            base_key, counter, tally.get_value(), images, indices
+            base_key, counter, tally.get_value(), images, identities
         )
         if check and not bool(finite):
             self._check_finite(images)  # counts the bad values and raises
@@ -534,18 +674,19 @@ class ImageOperator(nnx.Module):
         except TraceContextError:
             pass
 
-    def _next_record_index(self) -> Array:
-        """The record counter's value, advanced by one."""
+    def _next_record_identity(self) -> Array:
+        """``uint32 (4,)``: the identity of the record counter's next record; advances it."""
         try:
-            index = self._record_counter[...]
-            self._record_counter[...] += 1
+            identities, self._record_counter[...] = stream.counter_identities(
+                self._record_counter[...], 1
+            )
         except TraceContextError as error:
             raise ValueError(
                 f"{type(self).__name__}.apply under a JAX transform of a closed-over operator "
                 "cannot advance the record counter: pass random_params (from "
                 "generate_random_params) or metadata with an 'index', or use nnx transforms"
             ) from error
-        return index
+        return identities[0]
 
     def get_operation_stats(self) -> dict[str, int]:
         """Records transformed (``applied_count``) and passed through as no-ops

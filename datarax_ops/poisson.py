@@ -111,7 +111,7 @@ from jax import lax
 from jax.custom_batching import custom_vmap
 from jax.scipy.special import gammainc, gammaincc, ndtri
 
-from reference.common import SMALLEST_LEVEL
+from datarax_ops.reference.common import SMALLEST_LEVEL
 
 Array = jax.Array
 

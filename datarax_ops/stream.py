@@ -5,10 +5,14 @@ A stochastic operator holds one *base key* (two ``uint32`` words, drawn from its
 a pure element-wise function that XLA fuses into the operator's own pass over
 the image:
 
-1. **Record key.**  Record ``i`` (its position in the stream, 64-bit) gets
-   ``record_key(base, i) = threefry2x32(base, (i >> 32, i & 0xffffffff))``.
-   For ``i < 2**32`` this is exactly ``jax.random.fold_in(base, i)``, and
-   ``record_key(rng, arange(B))`` is exactly ``jax.random.split(rng, B)``.
+1. **Record key.**  A record is identified by ``(epoch, shard, index)``
+   (``uint32``, ``uint32``, 64-bit; a record with no epoch or shard has 0).
+   Its key is ``identity_key = record_key(threefry2x32(base, (epoch, shard)), index)``
+   with ``record_key(k, i) = threefry2x32(k, (i >> 32, i & 0xffffffff))``:
+   every epoch and shard has its own sub-stream, indices run to ``2**64 - 1``.
+   For ``i < 2**32``, ``record_key(k, i)`` is exactly ``jax.random.fold_in(k, i)``,
+   and ``record_key(rng, arange(B))`` is exactly ``jax.random.split(rng, B)``
+   (``generate_random_params`` uses the latter).
 2. **Bits of an element.**  Value ``j`` of an element (row-major flat index)
    gets ``y0 ^ y1`` of ``threefry2x32(record_key, (j >> 32, j & 0xffffffff))``:
    one block per value, the layout of JAX's partitionable threefry, so
@@ -102,6 +106,61 @@ def record_key(base_key: Array, index: Array) -> Array:
     base_key = jnp.asarray(base_key, jnp.uint32)
     y0, y1 = threefry2x32((base_key[0], base_key[1]), _split_index(index))
     return jnp.stack([y0, y1], axis=-1)
+
+
+IDENTITY_WORDS = 4
+"""A record identity is ``uint32 (..., 4)``: ``(epoch, shard, index >> 32, index & 0xffffffff)``."""
+
+
+def identity_key(base_key: Array, identity: Array) -> Array:
+    """Keys of records with ``identity`` under ``base_key``: ``uint32 identity.shape[:-1] + (2,)``.
+
+    ``record_key(threefry2x32(base, (epoch, shard)), index)``: the epoch and shard
+    select a sub-stream (one threefry block per record), the 64-bit index a record
+    of it.  Mirrored by ``reference.stream.identity_key``.
+
+    Args:
+      base_key: raw key data, ``uint32 (2,)``.
+      identity: ``uint32 (..., 4)`` words ``(epoch, shard, index_high, index_low)``.
+    """
+    base_key = jnp.asarray(base_key, jnp.uint32)
+    identity = jnp.asarray(identity, jnp.uint32)
+    sub0, sub1 = threefry2x32((base_key[0], base_key[1]), (identity[..., 0], identity[..., 1]))
+    y0, y1 = threefry2x32((sub0, sub1), (identity[..., 2], identity[..., 3]))
+    return jnp.stack([y0, y1], axis=-1)
+
+
+def identity_words(epoch: Array, shard: Array, index: Array) -> Array:
+    """``uint32 (..., 4)`` identity words of (traced or concrete) integer arrays.
+
+    ``index`` uses both words when it is 64-bit (x64); ``epoch`` and ``shard``
+    must fit in 32 bits (checked on the host by ``batch.identity_array``).
+    """
+    high, low = _split_index(index)
+    epoch = jnp.broadcast_to(jnp.asarray(epoch).astype(jnp.uint32), low.shape)
+    shard = jnp.broadcast_to(jnp.asarray(shard).astype(jnp.uint32), low.shape)
+    return jnp.stack([epoch, shard, high, low], axis=-1)
+
+
+def counter_identities(counter: Array, size: int) -> tuple[Array, Array]:
+    """The next ``size`` records of an operator's record counter, and the counter after them.
+
+    Args:
+      counter: ``uint32 (2,)``, the 64-bit position ``(high, low)`` of the next record.
+      size: how many records (static).
+
+    Returns:
+      ``(identity uint32 (size, 4)`` with epoch 0 and shard 0, ``counter + size)``,
+      carrying from the low word into the high one.
+    """
+    high, low = counter[0], counter[1]
+    lows = low + jnp.arange(size, dtype=jnp.uint32)
+    highs = high + (lows < low).astype(jnp.uint32)  # wrapped past 2**32
+    zeros = jnp.zeros((size,), jnp.uint32)
+    identity = jnp.stack([zeros, zeros, highs, lows], axis=-1)
+    new_low = low + jnp.uint32(size)
+    new_high = high + (new_low < low).astype(jnp.uint32)
+    return identity, jnp.stack([new_high, new_low])
 
 
 def _flat_index(shape: tuple[int, ...]) -> Array:

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from reference import dropout, noise, stream
-from reference.common import GeneratorSource, RandomSource, StreamSource
-from reference.config import (
+from . import dropout, noise, stream
+from .common import GeneratorSource, RandomSource, StreamSource
+from .config import (
     DataraxModuleConfig,
     DropoutOperatorConfig,
     ModalityOperatorConfig,
@@ -134,20 +134,28 @@ def stream_params(
     base_key: np.ndarray | None,
     indices: np.ndarray,
     element_shape: tuple[int, ...],
+    *,
+    epochs: int | np.ndarray = 0,
+    shards: int | np.ndarray = 0,
 ) -> Params:
-    """The params the compiled operator draws for records ``indices`` (batch axis first).
+    """The params the compiled operator draws for the records ``(epochs, shards, indices)``
+    (batch axis first).
 
     Args:
       base_key: the operator's base key, ``uint32 (2,)`` (``op.get_state()``'s
         ``_base_key``); None for a deterministic operator.
-      indices: ``(batch,)`` record positions (metadata index, else the counter).
+      indices: ``(batch,)`` record positions, up to ``2**64 - 1`` (metadata
+        index, else the operator's record counter).
+      epochs, shards: the records' metadata epoch and shard (0 when absent),
+        broadcast against ``indices``.
     """
-    indices = np.asarray(indices, np.uint64)
+    identity = stream.identity_words(epochs, shards, np.asarray(indices, dtype=object))
+    identity = identity.reshape(-1, 4)
     if base_key is None:
-        keys = np.broadcast_to(stream.fixed_pattern_key(), (indices.size, 2))
+        keys = np.broadcast_to(stream.fixed_pattern_key(), (identity.shape[0], 2))
     else:
-        keys = stream.record_key(np.asarray(base_key, np.uint32), indices)
-    return draw(config, StreamSource(keys), element_shape, indices.size)
+        keys = stream.identity_key(np.asarray(base_key, np.uint32), identity)
+    return draw(config, StreamSource(keys), element_shape, identity.shape[0])
 
 
 def operator_output(
@@ -155,11 +163,17 @@ def operator_output(
     images: np.ndarray,
     base_key: np.ndarray | None,
     indices: np.ndarray,
+    *,
+    epochs: int | np.ndarray = 0,
+    shards: int | np.ndarray = 0,
 ) -> np.ndarray:
     """What ``op(batch)`` returns for ``images`` (``(batch, ...)``), reproduced from the
-    operator's base key and the records' indices: the whole pipeline, in NumPy."""
+    operator's base key and the records' identities: the whole pipeline, in NumPy."""
     images = np.asarray(images)
-    return apply_batch(config, images, stream_params(config, base_key, indices, images.shape[1:]))
+    params = stream_params(
+        config, base_key, indices, images.shape[1:], epochs=epochs, shards=shards
+    )
+    return apply_batch(config, images, params)
 
 
 __all__ = [

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from reference import stream
+from . import stream
 
 # An image whose largest (non-NaN) value exceeds this is read as 0..255 data.
 RANGE_255_THRESHOLD = 1.5

@@ -8,7 +8,12 @@ dataclasses with no JAX dependency: ``reference`` (the NumPy spec) and
 value the spec rejects can never reach the compiled code.
 
 Every check raises ``ValueError`` (or ``TypeError`` for a value of the wrong
-type) whose message names the field and the offending value.
+type) whose message names the field and the offending value.  Where datarax
+0.1.4 rejects the same value, the message *starts* with datarax's own wording
+(our detail follows it), so ``pytest.raises(ValueError, match=<datarax text>)``
+written against datarax passes unchanged; ``tests/test_datarax_messages.py``
+pins each of those texts.  Rules datarax does not have (types, NaN, infinity,
+bools) keep messages of their own.
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ DROPOUT_MODES = ("pixel", "channel")
 BATCH_STRATEGIES = ("vmap", "scan")
 
 
+class ClipRangeTypeError(TypeError, ValueError):
+    """``clip_range`` without a length (e.g. ``1.0``): a ``ValueError`` as every
+    clip_range error here, and the ``TypeError`` datarax's ``len()`` raises."""
+
+
 # --------------------------------------------------------------------------- #
 # Small checks, one rule each                                                  #
 # --------------------------------------------------------------------------- #
@@ -37,18 +47,24 @@ def _require_bool(name: str, value: Any) -> None:
         raise TypeError(f"{name} must be a bool, got {value!r}")
 
 
-def _require_finite(name: str, value: Any) -> float:
+def _require_real(name: str, value: Any) -> float:
     if not _is_real(value):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{name} must be finite, got {value!r}")
     return float(value)
 
 
+def _require_finite(name: str, value: Any) -> float:
+    number = _require_real(name, value)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return number
+
+
 def _require_probability(name: str, value: Any) -> float:
-    p = _require_finite(name, value)
+    """A real number in [0, 1]; NaN and +-inf fail the range check (as in datarax)."""
+    p = _require_real(name, value)
     if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+        raise ValueError(f"{name} must be in [0.0, 1.0], got {value}")
     return p
 
 
@@ -59,9 +75,17 @@ def _require_key(name: str, value: Any, *, optional: bool) -> None:
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
 
 
+def _either(choices: tuple[str, ...]) -> str:
+    """``'a' or 'b'``; ``'a', 'b', or 'c'`` (datarax's wording of a choice)."""
+    quoted = [f"'{c}'" for c in choices]
+    if len(quoted) <= 2:
+        return " or ".join(quoted)
+    return ", ".join(quoted[:-1]) + ", or " + quoted[-1]
+
+
 def _require_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be {_either(choices)}, got '{value}'")
 
 
 # --------------------------------------------------------------------------- #
@@ -79,7 +103,8 @@ def validate_module_config(config: DataraxModuleConfig) -> None:
         )
     if config.batch_stats_fn is not None and config.precomputed_stats is not None:
         raise ValueError(
-            "batch_stats_fn and precomputed_stats are mutually exclusive: set at most one of them"
+            "Cannot specify both batch_stats_fn and precomputed_stats. "
+            "Choose dynamic computation or static values, not both."
         )
 
 
@@ -89,8 +114,9 @@ def validate_operator_config(config: OperatorConfig) -> None:
     _require_key("stream_name", config.stream_name, optional=True)
     if not config.stochastic and config.stream_name is not None:
         raise ValueError(
-            f"stream_name={config.stream_name!r} is only meaningful with stochastic=True; "
-            "remove stream_name or set stochastic=True"
+            "Deterministic modules should not specify stream_name. "
+            f"Remove stream_name or set stochastic=True (got stream_name={config.stream_name!r} "
+            "with stochastic=False)"
         )
     _require_choice("batch_strategy", config.batch_strategy, BATCH_STRATEGIES)
 
@@ -115,9 +141,15 @@ def validate_modality_config(config: ModalityOperatorConfig) -> None:
     _require_bool("preserve_auxiliary", config.preserve_auxiliary)
     _require_bool("validate_domain_constraints", config.validate_domain_constraints)
     if config.clip_range is not None:
+        if not hasattr(config.clip_range, "__len__"):  # datarax: len() raises TypeError
+            raise ClipRangeTypeError(
+                f"clip_range must be tuple of (min, max), got {config.clip_range}: "
+                "a (min, max) pair of numbers, or None"
+            )
         if not isinstance(config.clip_range, (tuple, list)) or len(config.clip_range) != 2:
             raise ValueError(
-                f"clip_range must be a (min, max) pair or None, got {config.clip_range!r}"
+                f"clip_range must be tuple of (min, max), got {config.clip_range}: "
+                "a (min, max) pair of numbers, or None"
             )
         low, high = config.clip_range
         for bound_name, bound in (("clip_range min", low), ("clip_range max", high)):
@@ -127,33 +159,67 @@ def validate_modality_config(config: ModalityOperatorConfig) -> None:
             raise ValueError(f"clip_range min ({low}) must be < max ({high})")
 
 
-def validate_noise_config(config: NoiseOperatorConfig) -> None:
-    """Noise parameters: mode, gaussian std/mean, salt & pepper, poisson scale."""
-    _require_choice("mode", config.mode, NOISE_MODES)
-    std = _require_finite("noise_std", config.noise_std)
-    if std < 0:
-        raise ValueError(f"noise_std must be >= 0, got {config.noise_std!r}")
+def _validate_gaussian(config: NoiseOperatorConfig) -> None:
+    # Each sign check comes before the finiteness check, so -inf gets datarax's message.
+    if _require_real("noise_std", config.noise_std) < 0:
+        raise ValueError(f"noise_std must be non-negative, got {config.noise_std}")
+    _require_finite("noise_std", config.noise_std)
     _require_finite("noise_mean", config.noise_mean)
+
+
+def _validate_salt_pepper(config: NoiseOperatorConfig) -> None:
     salt = _require_probability("salt_prob", config.salt_prob)
     pepper = _require_probability("pepper_prob", config.pepper_prob)
     if salt + pepper > 1.0:
         raise ValueError(
-            "salt_prob + pepper_prob must be <= 1, "
-            f"got {config.salt_prob!r} + {config.pepper_prob!r}"
+            "Sum of salt_prob and pepper_prob cannot exceed 1.0 "
+            f"(salt_prob + pepper_prob = {config.salt_prob!r} + {config.pepper_prob!r})"
         )
     for name in ("salt_value", "pepper_value"):
         value = getattr(config, name)
-        if value is not None:
-            _require_finite(name, value)
-    lam_scale = _require_finite("lam_scale", config.lam_scale)
-    if lam_scale <= 0:
-        raise ValueError(f"lam_scale must be > 0, got {config.lam_scale!r}")
+        if value is None:
+            continue
+        if not _is_real(value):
+            raise TypeError(
+                f"{name} must be a number or None, got {type(value)} "
+                f"({value!r}; a bool is not accepted)"
+            )
+        _require_finite(name, value)
+
+
+def _validate_poisson(config: NoiseOperatorConfig) -> None:
+    if _require_real("lam_scale", config.lam_scale) <= 0:
+        raise ValueError(f"lam_scale must be positive, got {config.lam_scale}")
+    _require_finite("lam_scale", config.lam_scale)
+
+
+_NOISE_FIELD_CHECKS = {
+    "gaussian": _validate_gaussian,
+    "salt_pepper": _validate_salt_pepper,
+    "poisson": _validate_poisson,
+}
+
+
+def validate_noise_config(config: NoiseOperatorConfig) -> None:
+    """Noise parameters: the mode, then the fields that mode uses.
+
+    Like datarax, a field another mode uses is not checked (``mode="poisson",
+    noise_std=-1`` is accepted: the poisson kernel never reads ``noise_std``), so
+    configs written for datarax construct unchanged.
+    """
+    _require_choice("mode", config.mode, NOISE_MODES)
+    _NOISE_FIELD_CHECKS[config.mode](config)
 
 
 def validate_dropout_config(config: DropoutOperatorConfig) -> None:
     """Dropout parameters: mode and rate."""
-    _require_choice("mode", config.mode, DROPOUT_MODES)
+    if not _is_real(config.dropout_rate):
+        raise TypeError(
+            f"dropout_rate must be a number, got {type(config.dropout_rate)} "
+            f"({config.dropout_rate!r}; a bool is not accepted)"
+        )
     _require_probability("dropout_rate", config.dropout_rate)
+    _require_choice("mode", config.mode, DROPOUT_MODES)
 
 
 # --------------------------------------------------------------------------- #

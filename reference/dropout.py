@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.common import (
+from .common import (
     RandomSource,
     as_source,
     clip,
@@ -19,7 +19,7 @@ from reference.common import (
     params_shape,
     to_working,
 )
-from reference.config import DropoutOperatorConfig
+from .config import DropoutOperatorConfig
 
 Params = dict[str, np.ndarray]
 

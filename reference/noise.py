@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference.common import (
+from .common import (
     PARAM_FLOAT,
     RandomSource,
     as_source,
@@ -29,7 +29,7 @@ from reference.common import (
     uniform_levels,
     uses_255_range,
 )
-from reference.config import NoiseOperatorConfig
+from .config import NoiseOperatorConfig
 
 Params = dict[str, np.ndarray]
 

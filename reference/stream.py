@@ -7,10 +7,18 @@ within 3.6 float32 ulps on normals (``tests/test_stream.py``).
 A stochastic operator holds one *base key*: two ``uint32`` words.  Everything
 random is derived from it in three steps, each a pure element-wise function:
 
-1. **Record key.**  Record ``i`` (its position in the stream, up to 64 bits)
-   gets ``record_key(base, i) = threefry2x32(base, (i >> 32, i & 0xffffffff))``.
-   For ``i < 2**32`` that is JAX's ``jax.random.fold_in(base, i)``, and the keys
-   of records ``0 .. B-1`` are ``jax.random.split(base, B)``.
+1. **Record key.**  A record is identified by ``(epoch, shard, index)``:
+   its epoch and shard (each below ``2**32``; 0 when the record's metadata has
+   none) and its position ``index`` in that epoch's shard (up to 64 bits).
+   Its key is
+
+       identity_key = record_key(threefry2x32(base, (epoch, shard)), index),
+       record_key(k, i) = threefry2x32(k, (i >> 32, i & 0xffffffff)),
+
+   so every (epoch, shard) has its own sub-stream and the same index in another
+   epoch or on another shard gets other noise.  For ``i < 2**32``,
+   ``record_key(k, i)`` is JAX's ``jax.random.fold_in(k, i)``, and the keys of
+   records ``0 .. B-1`` are ``jax.random.split(k, B)``.
 2. **Bits of an element.**  Value ``j`` of an element (its row-major flat
    index) gets the 32-bit word ``y0 ^ y1`` of
    ``threefry2x32(record_key, (0, j))``: one threefry block per value.  This is
@@ -144,6 +152,41 @@ def record_key(base_key: np.ndarray, index: int | np.ndarray) -> np.ndarray:
     if base_key.shape != (2,):
         raise ValueError(f"a base key has shape (2,), got {base_key.shape}")
     y0, y1 = threefry2x32((base_key[0], base_key[1]), _split_index(index))
+    return np.stack([y0, y1], axis=-1)
+
+
+def identity_words(
+    epoch: int | np.ndarray, shard: int | np.ndarray, index: int | np.ndarray
+) -> np.ndarray:
+    """``uint32 (..., 4)``: ``(epoch, shard, index >> 32, index & 0xffffffff)``, broadcast.
+
+    Raises ``ValueError`` for a negative value, an epoch or shard of ``2**32`` or
+    more, or an index of ``2**64`` or more.
+    """
+    epoch, shard, index = np.broadcast_arrays(
+        *(np.asarray(v, dtype=object) for v in (epoch, shard, index))
+    )
+    for name, values, bound in (("epoch", epoch, 32), ("shard", shard, 32), ("index", index, 64)):
+        for value in values.ravel():
+            if not 0 <= int(value) < 2**bound:
+                raise ValueError(f"a record's {name} must be in [0, 2**{bound}), got {value}")
+    high, low = _split_index(index.astype(np.uint64))
+    return np.stack([epoch.astype(_U32), shard.astype(_U32), high, low], axis=-1)
+
+
+def identity_key(base_key: np.ndarray, identity: np.ndarray) -> np.ndarray:
+    """Keys of records with ``identity`` (``uint32 (..., 4)`` from :func:`identity_words`)
+    under ``base_key``: ``uint32 identity.shape[:-1] + (2,)``.
+
+    ``threefry2x32(base, (epoch, shard))`` is the key of the (epoch, shard)
+    sub-stream; the record's key is that sub-stream's ``record_key`` of ``index``.
+    """
+    base_key = np.asarray(base_key, _U32)
+    if base_key.shape != (2,):
+        raise ValueError(f"a base key has shape (2,), got {base_key.shape}")
+    identity = np.asarray(identity, _U32)
+    sub = threefry2x32((base_key[0], base_key[1]), (identity[..., 0], identity[..., 1]))
+    y0, y1 = threefry2x32(sub, (identity[..., 2], identity[..., 3]))
     return np.stack([y0, y1], axis=-1)
 
 
@@ -307,6 +350,8 @@ __all__ = [
     "element_bits",
     "erfinv",
     "fixed_pattern_key",
+    "identity_key",
+    "identity_words",
     "keep_from_bits",
     "keep_mask",
     "normal_from_bits",

@@ -1,1 +1,1 @@
-"""The test suite (a package, so modules import helpers as ``tests.stats_kit``)."""
+"""The test suite (a package, so modules import helpers as ``tests.factory``)."""

@@ -3,7 +3,7 @@
 Profiles:
 
 * ``ci`` (default): derandomized, 25 examples a test, no deadline.  With the
-  fixed seeds of ``tests.stats_kit`` a green run stays green.
+  fixed seeds of ``datarax_ops.conformance.stats`` a green run stays green.
 * ``thorough``: 200 random examples a test, loaded when
   ``DATARAX_OPS_STATS_SEED=fresh`` (``nox -s stats``).
 
@@ -17,7 +17,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from tests import stats_kit
+from datarax_ops.conformance import stats as stats_kit
 
 settings.register_profile(
     "ci",

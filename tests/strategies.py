@@ -16,14 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from hypothesis import strategies as st
-
-from reference.config import (
+from datarax_ops.reference.config import (
     DROPOUT_MODES,
     NOISE_MODES,
     DropoutOperatorConfig,
     NoiseOperatorConfig,
 )
+from hypothesis import strategies as st
 
 FIELD_KEY = "image"
 

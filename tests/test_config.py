@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from reference.config import (
+from datarax_ops.reference.config import (
     DropoutOperatorConfig,
     ModalityOperatorConfig,
     NoiseOperatorConfig,
 )
+from hypothesis import given
+from hypothesis import strategies as st
+
 from tests.strategies import dropout_configs, noise_configs
 
 NAN, INF = math.nan, math.inf
@@ -132,9 +132,27 @@ DROPOUT_INVALID: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"dropout_rate": "0.5"}, TypeError, "dropout_rate"),
 ]
 
+NOISE_MODE_OF_FIELD = {
+    "noise_std": "gaussian",
+    "noise_mean": "gaussian",
+    "salt_prob": "salt_pepper",
+    "pepper_prob": "salt_pepper",
+    "salt_value": "salt_pepper",
+    "pepper_value": "salt_pepper",
+    "lam_scale": "poisson",
+}
+
+
+def _in_its_mode(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` plus the noise mode that reads its field (only that mode checks it)."""
+    if "mode" in kwargs:
+        return kwargs
+    return {"mode": NOISE_MODE_OF_FIELD[next(iter(kwargs))], **kwargs}
+
+
 INVALID = (
     [(cls, kw, exc, name) for cls in CONFIGS for kw, exc, name in SHARED_INVALID]
-    + [(NoiseOperatorConfig, kw, exc, name) for kw, exc, name in NOISE_INVALID]
+    + [(NoiseOperatorConfig, _in_its_mode(kw), exc, name) for kw, exc, name in NOISE_INVALID]
     + [(DropoutOperatorConfig, kw, exc, name) for kw, exc, name in DROPOUT_INVALID]
 )
 
@@ -144,6 +162,23 @@ def test_invalid_value_rejected_naming_the_field(case):
     cls, kwargs, exception, field_name = case
     with pytest.raises(exception, match=re.escape(field_name)):
         _build(cls, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exception", "field_name"),
+    [case for case in NOISE_INVALID if "mode" not in case[0]],
+    ids=str,
+)
+def test_a_field_only_another_noise_mode_reads_is_not_checked(kwargs, exception, field_name):
+    """As in datarax: ``mode="poisson", noise_std=-1`` constructs (the poisson kernel never
+    reads ``noise_std``); the mode that reads the field rejects it."""
+    reader = NOISE_MODE_OF_FIELD[next(iter(kwargs))]
+    for mode in ("gaussian", "salt_pepper", "poisson"):
+        if mode == reader:
+            with pytest.raises(exception, match=re.escape(field_name)):
+                _build(NoiseOperatorConfig, mode=mode, **kwargs)
+        else:
+            assert _build(NoiseOperatorConfig, mode=mode, **kwargs).mode == mode
 
 
 @pytest.mark.parametrize(
@@ -158,8 +193,11 @@ def test_invalid_value_rejected_naming_the_field(case):
     ],
 )
 def test_message_names_the_offending_value(cls, field_name, value):
+    kwargs = {field_name: value}
+    if cls is NoiseOperatorConfig:
+        kwargs = _in_its_mode(kwargs)
     with pytest.raises(ValueError, match=re.escape(repr(value))):
-        _build(cls, **{field_name: value})
+        _build(cls, **kwargs)
 
 
 @pytest.mark.parametrize("cls", CONFIGS)

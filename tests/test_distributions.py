@@ -20,7 +20,7 @@ False alarms: every statistical check runs at ``ALPHA = 1e-5``; the file makes
 110 of them at scale 1 (a fixed-seed run is deterministic), so a fresh-seeded
 run fails by chance with probability below ``110 * 1e-5 = 0.11 %``.  Each
 docstring gives its test's checks and the deviation they are sized to detect
-with power >= 0.99 at scale 1 (see ``tests.stats_kit`` for the sizing rules);
+with power >= 0.99 at scale 1 (see ``datarax_ops.conformance.stats`` for the sizing rules);
 the exact checks cannot fail by chance.
 """
 
@@ -35,9 +35,8 @@ import pytest
 from scipy import stats
 
 import datarax_ops as dx
-import reference
-from tests.factory import make_operator, run_batch
-from tests.stats_kit import (
+from datarax_ops import reference
+from datarax_ops.conformance.stats import (
     assert_binomial,
     assert_chisquare_gof,
     assert_chisquare_homogeneity,
@@ -50,6 +49,7 @@ from tests.stats_kit import (
     scaled,
     seed_for,
 )
+from tests.factory import make_operator, run_batch
 
 pytestmark = pytest.mark.stats
 

@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import dataclasses
 
+import datarax_ops.reference.common
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
+from datarax_ops.reference.common import poisson_quantile, uses_255_range
 from flax import nnx
 from hypothesis import given
 from hypothesis import strategies as st
 
 import datarax_ops as dx
-import reference
-import reference.common
-from reference.common import poisson_quantile, uses_255_range
+from datarax_ops import reference
 from tests import strategies as S
 from tests.factory import make_operator
 

@@ -522,10 +522,10 @@ def test_set_state_is_strict():
     state = op.get_state()
     with pytest.raises(ValueError, match="keys differ"):
         op.set_state({k: v for k, v in state.items() if k != "_record_counter"})
-    bad = dict(state, _record_counter=jnp.zeros((2,), jnp.uint32))
+    bad = dict(state, _record_counter=jnp.zeros((), jnp.uint32))
     with pytest.raises(ValueError, match="shape"):
         op.set_state(bad)
-    bad = dict(state, _record_counter=jnp.zeros((), jnp.float32))
+    bad = dict(state, _record_counter=jnp.zeros((2,), jnp.float32))
     with pytest.raises(ValueError, match="dtype"):
         op.set_state(bad)
     with pytest.raises(ValueError):
@@ -640,7 +640,7 @@ import os, sys
 sys.path.insert(0, os.getcwd())
 import jax, jax.numpy as jnp, numpy as np
 assert jax.config.jax_enable_x64
-import reference
+from datarax_ops import reference
 from tests.factory import make_operator
 image = np.random.default_rng(0).random((16, 16, 3))  # float64
 configs = [reference.NoiseOperatorConfig(field_key="image", mode=m, stochastic=True,

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import datarax_ops as dx
-import reference
+from datarax_ops import reference
 from tests.factory import batch_of, make_operator
 from tests.test_equivalence import assert_matches_reference, ulp
 
@@ -116,6 +116,36 @@ def test_reference_reproduces_records_by_metadata_index(mode):
     assert_reproduced(
         config, images, reference.stream_params(config, base_key, indices, (5, 6, 3)), got
     )
+
+
+@pytest.mark.parametrize("mode", MODE_NAMES)
+def test_reference_reproduces_records_by_epoch_shard_and_64_bit_index(mode):
+    """``Metadata(index, epoch, shard_id)``: the reference's ``stream.identity_key``."""
+    config = _config(mode)
+    op = make_operator(config, seed=6)
+    images = _images(np.float32, (5, 5, 6, 3), seed=4)
+    epochs = [0, 1, 7, 2**32 - 1, 1]
+    shards = [None, 0, 3, 2**32 - 1, 5]
+    indices = [9, 9, 2**40 + 3, 2**64 - 1, 0]
+    batch = dx.Batch.from_parts(
+        data={"image": jnp.asarray(images)},
+        metadata_list=[
+            dx.Metadata(index=i, epoch=e, shard_id=s)
+            for e, s, i in zip(epochs, shards, indices, strict=True)
+        ],
+    )
+    got = np.asarray(op(batch).data.get_value()["image"])
+    base_key = np.asarray(op.get_state()["_base_key"])
+    shard_ids = np.array([0 if s is None else s for s in shards], dtype=object)
+    params = reference.stream_params(
+        config,
+        base_key,
+        np.array(indices, dtype=object),
+        (5, 6, 3),
+        epochs=epochs,
+        shards=shard_ids,
+    )
+    assert_reproduced(config, images, params, got)
 
 
 @pytest.mark.parametrize("mode", MODE_NAMES)

@@ -37,10 +37,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
+from datarax_ops.reference.common import SMALLEST_LEVEL
+from datarax_ops.reference.common import poisson_quantile as reference_quantile
 
 from datarax_ops import poisson as P
-from reference.common import SMALLEST_LEVEL
-from reference.common import poisson_quantile as reference_quantile
 
 DISAGREE_MEASURED = 1.0e-6
 GRID_DISAGREE_MEASURED = 3.8e-4

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from datarax_ops.reference.config import DropoutOperatorConfig, NoiseOperatorConfig
 from hypothesis import given
 from hypothesis import strategies as st
 
-import reference
-from reference.config import DropoutOperatorConfig, NoiseOperatorConfig
-from tests.stats_kit import rng_for
+from datarax_ops import reference
+from datarax_ops.conformance.stats import rng_for
 from tests.strategies import clip_ranges, dropout_configs, element_shapes, images, noise_configs
 
 DTYPES = st.sampled_from([np.float32, np.float64, np.uint8])

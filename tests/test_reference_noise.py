@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from datarax_ops.reference.config import NoiseOperatorConfig
 from hypothesis import example, given
 from hypothesis import strategies as st
 from scipy import stats
 
-import reference
-from reference.config import NoiseOperatorConfig
-from tests.stats_kit import (
+from datarax_ops import reference
+from datarax_ops.conformance.stats import (
     assert_binomial,
     assert_chisquare_gof,
     assert_ks_1samp,

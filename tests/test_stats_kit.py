@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tests import stats_kit
-from tests.stats_kit import (
+from datarax_ops.conformance import stats as stats_kit
+from datarax_ops.conformance.stats import (
     ALPHA,
     RESULTS,
     CheckResult,
@@ -100,7 +100,7 @@ def test_seed_for_is_stable_and_distinct(monkeypatch):
 def test_seed_for_is_stable_across_processes(monkeypatch):
     """A hash()-based seed would change with PYTHONHASHSEED; sha256 does not."""
     monkeypatch.delenv(stats_kit.SEED_ENV, raising=False)
-    code = "from tests.stats_kit import seed_for; print(seed_for('cross-process'))"
+    code = "from datarax_ops.conformance.stats import seed_for; print(seed_for('cross-process'))"
     outputs = set()
     for hash_seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(REPO_ROOT)}

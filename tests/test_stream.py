@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 
+import datarax_ops.reference.stream as rs
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,7 +48,6 @@ from hypothesis import strategies as st
 from scipy import special
 
 import datarax_ops.stream as ds
-import reference.stream as rs
 
 U32_MAX = 2**32 - 1
 
@@ -238,6 +238,51 @@ def test_record_key_rejects_bad_indices():
         rs.record_key(base, 1.0)
     with pytest.raises(ValueError, match=r"\(2,\)"):
         rs.record_key(np.zeros((2, 2), np.uint32), 0)
+
+
+identities = st.tuples(
+    st.one_of(st.sampled_from([0, 1, U32_MAX]), st.integers(0, U32_MAX)),
+    st.one_of(st.sampled_from([0, 1, U32_MAX]), st.integers(0, U32_MAX)),
+    st.one_of(st.sampled_from([0, U32_MAX, 2**32, 2**64 - 1]), st.integers(0, 2**64 - 1)),
+)
+
+
+@given(base=keys, identity=identities)
+@example(base=np.zeros(2, np.uint32), identity=(0, 0, 0))
+def test_identity_key_is_the_record_key_of_the_epoch_shard_substream(base, identity):
+    """``identity_key = record_key(threefry(base, (epoch, shard)), index)`` in NumPy and JAX."""
+    epoch, shard, index = identity
+    words = rs.identity_words(epoch, shard, index)
+    assert words.dtype == np.uint32
+    assert words.tolist() == [epoch, shard, index >> 32, index & U32_MAX]
+    expected = rs.identity_key(base, words)
+    sub = np.asarray(rs.threefry2x32((base[0], base[1]), (epoch, shard)), np.uint32)
+    np.testing.assert_array_equal(expected, rs.record_key(sub, np.uint64(index)))
+    np.testing.assert_array_equal(as_np(ds.identity_key(jnp.asarray(base), words)), expected)
+    if epoch == 0 and index <= U32_MAX:  # the sub-stream key is fold_in(base, shard)
+        folded = jax.random.fold_in(jax.random.fold_in(jax_key(base), shard), index)
+        np.testing.assert_array_equal(as_np(jax.random.key_data(folded)), expected)
+
+
+def test_identity_words_reject_out_of_range_values():
+    for bad, name in (((-1, 0, 0), "epoch"), ((0, 2**32, 0), "shard"), ((0, 0, 2**64), "index")):
+        with pytest.raises(ValueError, match=name):
+            rs.identity_words(*bad)
+
+
+@pytest.mark.parametrize("start", [0, 5, 2**32 - 3, 2**64 - 2**31])
+def test_counter_identities_count_in_64_bits(start):
+    """The operator's record counter: ``size`` consecutive 64-bit indices from ``start``,
+    carrying into the high word; the counter returned is ``start + size``."""
+    size = 7
+    counter = jnp.asarray([start >> 32, start & U32_MAX], jnp.uint32)
+    identity, after = ds.counter_identities(counter, size)
+    indices = [(start + k) % 2**64 for k in range(size)]
+    np.testing.assert_array_equal(
+        as_np(identity), rs.identity_words(0, 0, np.array(indices, object))
+    )
+    end = (start + size) % 2**64
+    assert as_np(after).tolist() == [end >> 32, end & U32_MAX]
 
 
 # --------------------------------------------------------------------------- #

@@ -18,7 +18,7 @@ False alarms: every check runs at ``ALPHA = 1e-5``; the file makes 49 checks,
 so a fresh-seeded run fails by chance with probability below ``49e-5``
 (a fixed-seed run is deterministic).  Each docstring gives its checks and the
 deviation they detect with power >= 0.99 at scale 1 (sizing rules in
-``tests.stats_kit``: ``6.74`` standard errors for z-type checks, a
+``datarax_ops.conformance.stats``: ``6.74`` standard errors for z-type checks, a
 non-centrality of 187 for a 256-cell chi-square test, ``sqrt(n) D = 3.6``
 for Kolmogorov-Smirnov).
 
@@ -38,7 +38,7 @@ from flax import nnx
 from scipy import stats
 
 from datarax_ops import stream
-from tests.stats_kit import (
+from datarax_ops.conformance.stats import (
     assert_binomial,
     assert_chisquare_gof,
     assert_ks_1samp,

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import datarax_ops as dx
 from datarax_ops import dropout as dropout_modes
 from datarax_ops import noise as noise_modes
+from datarax_ops import stream
 from datarax_ops._common import clip, from_working, to_working
 
 Array = jax.Array
@@ -262,18 +263,26 @@ class DropoutClipSkipped:
 # Wrong randomness (record indices)                                            #
 # --------------------------------------------------------------------------- #
 def _with_indices(operator: type, indices: Callable[[Any, Any, int], Array]) -> type:
+    """``operator`` whose records are numbered by ``indices`` (epoch 0, shard 0)."""
+
     class Wrong(operator):  # type: ignore[misc, valid-type]
-        def _batch_indices(self, batch: Any, batch_size: int) -> Array:
-            return indices(self, batch, batch_size)
+        def _batch_identities(self, batch: Any, batch_size: int) -> Array:
+            index = indices(self, batch, batch_size)
+            return stream.identity_words(0, 0, index)
 
     Wrong.__name__ = operator.__name__
     return Wrong
 
 
+def _take_from_counter(op: Any, size: int) -> Array:
+    """The counter's low word, advanced by ``size`` (the right variants never wrap)."""
+    start = op._record_counter[...][1]
+    op._record_counter[...] = op._record_counter[...].at[1].add(jnp.uint32(size))
+    return start
+
+
 def _same_for_every_record(op: Any, batch: Any, size: int) -> Array:
-    start = op._record_counter[...]
-    op._record_counter[...] += jnp.uint32(size)
-    return jnp.full((size,), start, jnp.uint32)
+    return jnp.full((size,), _take_from_counter(op, size), jnp.uint32)
 
 
 def _same_on_every_call(op: Any, batch: Any, size: int) -> Array:
@@ -281,15 +290,20 @@ def _same_on_every_call(op: Any, batch: Any, size: int) -> Array:
 
 
 def _depends_on_batch_size(op: Any, batch: Any, size: int) -> Array:
-    start = op._record_counter[...]
-    op._record_counter[...] += jnp.uint32(size)
+    start = _take_from_counter(op, size)
     return start + jnp.arange(size, dtype=jnp.uint32) + jnp.uint32(1000 * size)
 
 
 def _ignores_metadata(op: Any, batch: Any, size: int) -> Array:
-    start = op._record_counter[...]
-    op._record_counter[...] += jnp.uint32(size)
-    return start + jnp.arange(size, dtype=jnp.uint32)
+    return _take_from_counter(op, size) + jnp.arange(size, dtype=jnp.uint32)
+
+
+def _ignores_epoch_and_shard(op: Any, batch: Any, size: int) -> Array:
+    """Metadata indices only: the same index in another epoch or shard repeats its noise."""
+    metadata = batch._metadata_list.get_value()
+    if not metadata or metadata[0] is None:
+        return _ignores_metadata(op, batch, size)
+    return jnp.asarray([int(m.index) for m in metadata], jnp.uint32)
 
 
 NOISE = dx.NoiseOperator
@@ -414,6 +428,18 @@ VARIANTS: dict[str, Variant] = {
         DROPOUT,
         ALL_DROPOUT,
         lambda: _with_indices(DROPOUT, _ignores_metadata),
+    ),
+    "noise_ignores_epoch_and_shard": Variant(
+        "the same index in another epoch or shard repeats its noise",
+        NOISE,
+        ALL_NOISE,
+        lambda: _with_indices(NOISE, _ignores_epoch_and_shard),
+    ),
+    "dropout_ignores_epoch_and_shard": Variant(
+        "the same index in another epoch or shard repeats its mask",
+        DROPOUT,
+        ALL_DROPOUT,
+        lambda: _with_indices(DROPOUT, _ignores_epoch_and_shard),
     ),
     "dropout_same_mask_every_record": Variant(
         "every record gets the same dropout mask",

@@ -1,8 +1,13 @@
-"""Statistical checks shared by every statistical test of the suite.
+"""Statistical checks shared by the test suite and ``datarax-ops verify``.
 
 Each ``assert_*`` function runs one classical test (``scipy.stats``), appends
 its :class:`CheckResult` to :data:`RESULTS` and raises :class:`StatCheckError`
 (an ``AssertionError``) when the p-value falls below ``alpha``.
+:func:`collect` runs one of them without raising, for callers (``verify``)
+that gather every verdict instead of stopping at the first failure.
+
+This module needs ``scipy`` (the ``verify`` extra); ``import datarax_ops``
+never imports it.
 
 False-alarm budget
 ------------------
@@ -194,6 +199,19 @@ def _finish(check: str, what: str, statistic: float, pvalue: float, alpha: float
     if result.rejected:
         raise StatCheckError(result)
     return result
+
+
+def collect(check: Callable[..., CheckResult], *args: Any, **kwargs: Any) -> CheckResult:
+    """``check(*args, **kwargs)`` (one of the ``assert_*`` functions), returning its
+    :class:`CheckResult` whether or not it rejected, instead of raising.
+
+    ``ValueError`` for bad arguments still propagates: that is a caller's bug,
+    not a verdict.
+    """
+    try:
+        return check(*args, **kwargs)
+    except StatCheckError as error:
+        return error.result
 
 
 def _sample(sample: Any, name: str = "sample", min_size: int = 1) -> np.ndarray:
@@ -487,6 +505,7 @@ __all__ = [
     "assert_normal_variance",
     "assert_poisson_counts",
     "assert_uncorrelated",
+    "collect",
     "fresh_seeds",
     "rng_for",
     "scaled",

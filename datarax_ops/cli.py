@@ -1,0 +1,242 @@
+"""The ``datarax-ops`` command (also ``python -m datarax_ops``).
+
+Subcommands:
+
+* ``verify``: runs the conformance checks of ``datarax_ops.conformance.checks``
+  for every mode on the backend JAX finds, prints the verdict table and the
+  false-alarm budget, writes an HTML report, and exits 1 when a check fails.
+* ``demo``: every mode at several strengths on a picture (``conformance.gallery``).
+* ``bench``: the speed table (``datarax_ops.bench``).
+
+The heavy modules (scipy, matplotlib, rich, JAX) are imported inside the
+subcommands, so ``import datarax_ops.cli`` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shlex
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+DEFAULT_REPORT = "datarax-ops-report.html"
+TABLE_WIDTH = 200  # when stdout is not a terminal: one line per row, never wrapped
+
+
+def mode_names() -> tuple[str, ...]:
+    """Every mode name, from ``datarax_ops.reference.MODES`` (NumPy only: no JAX import)."""
+    from datarax_ops import reference
+
+    return tuple(mode.name for mode in reference.MODES)
+
+
+def parse_modes(values: Sequence[str] | None) -> list[str]:
+    """``--mode`` values (repeated and/or comma-separated) as mode names, in the order of
+    ``MODES``; all modes when none are given.
+
+    Raises:
+      SystemExit (argparse error): an unknown mode name.
+    """
+    known = mode_names()
+    if not values:
+        return list(known)
+    wanted = {name.strip() for value in values for name in value.split(",") if name.strip()}
+    unknown = sorted(wanted - set(known))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown mode(s) {unknown}; choose from {list(known)}")
+    return [name for name in known if name in wanted]
+
+
+def report_path(out: str) -> str:
+    """``--out`` as a file path: a directory (existing, or ending in a separator) gets
+    ``datarax-ops-report.html`` inside it."""
+    if out.endswith(("/", os.sep)) or os.path.isdir(out):
+        return os.path.join(out, DEFAULT_REPORT)
+    return out
+
+
+def verify_parser() -> argparse.ArgumentParser:
+    from datarax_ops.conformance.checks import DEFAULT_SAMPLES
+
+    parser = argparse.ArgumentParser(
+        prog="datarax-ops verify",
+        description="Checks every operator mode, on this machine's JAX backend, against "
+        "scipy.stats and the NumPy reference; prints the verdicts and writes an HTML report. "
+        "Exit status 1 when a check fails.",
+    )
+    parser.add_argument(
+        "--mode",
+        action="append",
+        metavar="MODE",
+        help=f"a mode to check (repeat, or comma-separate); default: all of {list(mode_names())}",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=DEFAULT_SAMPLES,
+        help=f"values per statistical sample (default {DEFAULT_SAMPLES}); detectable "
+        "deviations shrink as 1/sqrt(samples)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="the run's seed (default: a fresh one, printed so the run can be replayed)",
+    )
+    parser.add_argument(
+        "--out",
+        default=DEFAULT_REPORT,
+        help=f"HTML report file, or a directory for {DEFAULT_REPORT} (default: ./{DEFAULT_REPORT})",
+    )
+    parser.add_argument(
+        "--images",
+        metavar="DIR",
+        help="PNG/JPEG pictures to check on (default: the built-in synthetic image)",
+    )
+    parser.add_argument(
+        "--no-gallery", action="store_true", help="leave the gallery out of the report (faster)"
+    )
+    return parser
+
+
+def load_pictures(images_dir: str | None) -> tuple[list[Any], str]:
+    """The pictures to check on and a description of them."""
+    from datarax_ops.conformance import images
+
+    if images_dir is None:
+        picture = images.synthetic_image()
+        return [picture], f"built-in synthetic image {picture.shape[1]}x{picture.shape[0]}"
+    pictures = images.load_images(images_dir)
+    return pictures, f"{len(pictures)} picture(s) from {images_dir}"
+
+
+def print_table(verdicts: Sequence[Any], budget: str, seed: int, replay: str) -> None:
+    """The verdict table (rich), the budget, the seed and the command replaying the run."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from datarax_ops.conformance.report import TABLE_COLUMNS, verdict_row
+
+    console = Console(width=None if sys.stdout.isatty() else TABLE_WIDTH, highlight=False)
+    table = Table(title="datarax_ops verify")
+    for column in TABLE_COLUMNS:
+        table.add_column(column, no_wrap=column in ("mode", "verdict", "p-value"))
+    for verdict in verdicts:
+        row = verdict_row(verdict)
+        style = None if verdict.passed else "bold red"
+        table.add_row(*row, style=style)
+    console.print(table)
+    console.print(f"False-alarm budget: {budget}")
+    failed = [v for v in verdicts if not v.passed]
+    if failed:
+        console.print(f"[bold red]FAILED[/]: {len(failed)} of {len(verdicts)} checks")
+        for v in failed:
+            console.print(f"  FAIL {v.mode} / {v.aspect} / {v.what} {v.detail}".rstrip())
+    else:
+        console.print(f"[bold green]PASSED[/]: all {len(verdicts)} checks")
+    console.print(f"seed {seed} (replay: {replay})")
+
+
+def verify(argv: Sequence[str] | None = None, *, factory: Any = None) -> int:
+    """``datarax-ops verify``; returns the exit status (0: every check passed).
+
+    Args:
+      argv: the options after ``verify``.
+      factory: builds the operators under test, ``factory(config, rngs=...)``
+        (default: ``checks.default_factory``); tests pass a deliberately wrong one.
+    """
+    parser = verify_parser()
+    args = parser.parse_args(argv)
+    try:
+        modes = parse_modes(args.mode)
+    except argparse.ArgumentTypeError as error:
+        parser.error(str(error))
+    if args.samples < 1000:
+        parser.error(f"--samples must be at least 1000, got {args.samples}")
+    seed = secrets.randbelow(2**31) if args.seed is None else args.seed
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from datarax_ops.conformance import checks, report
+
+    factory = checks.default_factory if factory is None else factory
+    pictures, source = load_pictures(args.images)
+    print(
+        f"datarax-ops verify: modes {', '.join(modes)}; {args.samples:,} values per sample; "
+        f"seed {seed}; input {source}",
+        flush=True,
+    )
+    runs = []
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("verifying", total=len(modes) + (0 if args.no_gallery else 1))
+        for mode in modes:
+            progress.update(task, description=f"verifying {mode}")
+            runs.append(
+                checks.verify_mode(mode, pictures, samples=args.samples, seed=seed, factory=factory)
+            )
+            progress.advance(task)
+        gallery_png = None
+        if not args.no_gallery:
+            progress.update(task, description="drawing the gallery")
+            gallery_png = gallery_picture(pictures[0], seed)
+            progress.advance(task)
+    verdicts = [v for run in runs for v in run.verdicts]
+    budget = report.budget_text(verdicts)
+    replay = ["datarax-ops", "verify", "--seed", str(seed), "--samples", str(args.samples)]
+    replay += ["--mode", ",".join(modes)] if len(modes) < len(mode_names()) else []
+    replay += ["--images", args.images] if args.images else []
+    print_table(verdicts, budget, seed, shlex.join(replay))
+    page = report.render(
+        runs,
+        seed=seed,
+        samples=args.samples,
+        source=source,
+        environment=checks.environment(),
+        gallery_png=gallery_png,
+        command=shlex.join(replay),
+    )
+    path = report_path(args.out)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(page)
+    print(f"report: {os.path.abspath(path)}")
+    return 0 if all(v.passed for v in verdicts) else 1
+
+
+def gallery_picture(picture: Any, seed: int) -> bytes:
+    """The gallery of every mode on ``picture`` (shrunk to the demo's size), as PNG."""
+    from datarax_ops.conformance import gallery, report
+
+    small = gallery.fit_size(picture, gallery.DEFAULT_MAX_SIZE)
+    return report.figure_png(gallery.gallery_figure(small, seed=seed))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``datarax-ops <verify|demo|bench> [options]``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"verify": verify, "demo": _demo, "bench": _bench}
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        print(
+            "usage: datarax-ops {verify,demo,bench} [options]  (datarax-ops <command> --help)\n"
+            "  verify  check every mode against scipy.stats and the NumPy reference; HTML report\n"
+            "  demo    every mode at several strengths on a picture (PNG)\n"
+            "  bench   the speed table"
+        )
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    return int(commands[argv[0]](argv[1:]) or 0)
+
+
+def _demo(argv: Sequence[str]) -> int:
+    from datarax_ops.conformance import gallery
+
+    return gallery.main(list(argv))
+
+
+def _bench(argv: Sequence[str]) -> int:
+    from datarax_ops import bench
+
+    return bench.main(list(argv))

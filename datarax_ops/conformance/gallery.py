@@ -1,0 +1,357 @@
+"""``datarax-ops demo``: every mode at several strengths on one picture, as a PNG grid.
+
+One row per mode of ``datarax_ops.modes.MODES``, the original in the first
+column and the mode at increasing strength in the next ones.  Every panel is
+produced by the compiled operators through the public API (``op(batch)`` on a
+batch of one image); within a row every operator gets the same seed, so the
+columns differ only by the strength (salt & pepper at a higher probability
+replaces a superset of the values, say).
+
+Needs matplotlib and Pillow (the ``verify`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from datarax_ops.conformance import images as images_module
+
+DEFAULT_OUT = "datarax-ops-demo.png"
+DEFAULT_SEED = 0
+DEFAULT_MAX_SIZE = 320
+STREAM = "augment"
+
+# Config overrides per mode name, weakest to strongest.  Poisson's noise *falls* as
+# lam_scale grows (variance x / lam_scale), so its strengths run from large to small.
+DEFAULT_STRENGTHS: dict[str, tuple[dict[str, float], ...]] = {
+    "gaussian": tuple({"noise_std": s} for s in (0.02, 0.05, 0.1, 0.2)),
+    "salt_pepper": tuple({"salt_prob": p, "pepper_prob": p} for p in (0.005, 0.02, 0.05, 0.15)),
+    "poisson": tuple({"lam_scale": s} for s in (300.0, 100.0, 30.0, 10.0)),
+    "pixel": tuple({"dropout_rate": r} for r in (0.05, 0.1, 0.25, 0.5)),
+    "channel": tuple({"dropout_rate": r} for r in (0.1, 0.25, 0.5, 0.75)),
+}
+
+_MODE_NOTES = {
+    "poisson": "larger lam_scale\n= less noise",
+    "channel": "one decision per\nchannel; panels:\n4 records",
+}
+# Records shown per panel (tiled 2x2 at half size): one record of channel dropout
+# is only three coin flips, so its panels show four records of one batch.
+RECORDS_PER_PANEL = {"channel": 4}
+_SHORT_NAMES = {"salt_prob": "salt", "pepper_prob": "pepper"}
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One cell of the grid: ``image`` float32 ``(H, W, 3)`` in ``[0, 1]`` and its title;
+    ``tiled``: ``image`` is four records tiled 2x2 (``tile_records``)."""
+
+    image: np.ndarray
+    title: str
+    tiled: bool = False
+
+
+def operator_class(config_class: type) -> type:
+    """The operator (``NoiseOperator`` / ``DropoutOperator``) whose config is ``config_class``."""
+    import datarax_ops
+
+    for candidate in (datarax_ops.NoiseOperator, datarax_ops.DropoutOperator):
+        if issubclass(config_class, candidate.config_class):
+            return candidate
+    raise TypeError(f"no operator takes {config_class.__name__}")
+
+
+def run_mode(
+    mode: Any, overrides: Mapping[str, float], image: np.ndarray, seed: int, records: int = 1
+) -> np.ndarray:
+    """``op(batch)`` of ``mode``'s stochastic operator on a batch of ``records`` copies
+    of one image.
+
+    Args:
+      mode: a ``datarax_ops.modes.Mode``.
+      overrides: config fields of the strength (e.g. ``{"noise_std": 0.1}``).
+      image: float32 ``(H, W, C)`` in ``[0, 1]``.
+      seed: the seed of the operator's ``nnx.Rngs`` stream.
+      records: the batch size (records 0, 1, ... of the operator's stream).
+
+    Returns:
+      float32 ``(records, H, W, C)``, the operator's output.
+    """
+    import jax.numpy as jnp
+    from flax import nnx
+
+    import datarax_ops
+
+    config = mode.config_class(
+        field_key="image", mode=mode.name, stochastic=True, stream_name=STREAM, **overrides
+    )
+    op = operator_class(mode.config_class)(config, rngs=nnx.Rngs(**{STREAM: seed}))
+    images = jnp.asarray(np.broadcast_to(image, (records, *image.shape)))
+    batch = datarax_ops.Batch.from_parts(data={"image": images}, states={})
+    return np.asarray(op(batch).data.get_value()["image"], dtype=np.float32)
+
+
+def tile_records(outputs: np.ndarray) -> np.ndarray:
+    """Four records ``(4, H, W, C)`` as one ``(2 * (H // 2), 2 * (W // 2), C)`` image:
+    each record averaged over 2x2 blocks (half size), placed row-major in a 2x2 grid.
+    One record ``(1, H, W, C)`` is returned as ``(H, W, C)`` unchanged."""
+    if outputs.shape[0] == 1:
+        return outputs[0]
+    if outputs.shape[0] != 4:
+        raise ValueError(f"tile_records takes 1 or 4 records, got {outputs.shape[0]}")
+    _, height, width, channels = outputs.shape
+    h2, w2 = height // 2, width // 2
+    small = (
+        outputs[:, : 2 * h2, : 2 * w2]
+        .reshape(4, h2, 2, w2, 2, channels)
+        .mean(axis=(2, 4), dtype=np.float64)
+        .astype(np.float32)
+    )
+    return np.concatenate(
+        [
+            np.concatenate([small[0], small[1]], axis=1),
+            np.concatenate([small[2], small[3]], axis=1),
+        ],
+        axis=0,
+    )
+
+
+def strength_label(overrides: Mapping[str, float]) -> str:
+    """A panel title for a strength: ``{"noise_std": 0.1}`` -> ``"noise_std=0.1"``;
+    equal salt and pepper probabilities are shown once (``"salt=pepper=0.05"``)."""
+    items = dict(overrides)
+    if "salt_prob" in items and items.get("salt_prob") == items.get("pepper_prob"):
+        value = items.pop("salt_prob")
+        items.pop("pepper_prob")
+        return "salt=pepper=" + _number(value) + (", " + strength_label(items) if items else "")
+    return ", ".join(f"{_SHORT_NAMES.get(k, k)}={_number(v)}" for k, v in items.items())
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def effect_label(mode_name: str, original: np.ndarray, outputs: np.ndarray) -> str:
+    """A measured second title line: what the operator did to this picture.
+
+    Args:
+      original: ``(H, W, 3)``; outputs: ``(records, H, W, 3)``.
+
+    ``channel``: which of R, G, B each record kept (``-GB``: red dropped);
+    ``pixel`` / ``salt_pepper``: the fraction of values changed; gaussian /
+    poisson: the RMS change.
+    """
+    if mode_name == "channel" and outputs.shape[-1] == 3:
+        words = []
+        for output in outputs:
+            kept = [
+                name if np.any(output[..., c] != 0) or not np.any(original[..., c] != 0) else "-"
+                for c, name in enumerate("RGB")
+            ]
+            words.append("".join(kept))
+        return "kept " + " ".join(words)
+    if mode_name in ("pixel", "salt_pepper"):
+        return f"{np.mean(outputs != original):.1%} changed"
+    rms = float(np.sqrt(np.mean((outputs.astype(np.float64) - original) ** 2)))
+    return f"rms change {rms:.3f}"
+
+
+def gallery_rows(
+    image: np.ndarray,
+    *,
+    seed: int,
+    strengths: Mapping[str, Sequence[Mapping[str, float]]] | None = None,
+    modes: Sequence[Any] | None = None,
+) -> list[tuple[str, list[Panel]]]:
+    """The grid's contents: ``[(row label, [original, strength 1, ...]), ...]``.
+
+    Args:
+      image: float32 ``(H, W, 3)`` in ``[0, 1]``.
+      seed: the seed of every operator's RNG stream.
+      strengths: config overrides per mode name (default ``DEFAULT_STRENGTHS``);
+        a mode missing from it is an error.
+      modes: the rows (default every mode of ``datarax_ops.modes.MODES``).
+
+    Returns:
+      One row per mode; the first panel of each row is ``image`` itself.
+    """
+    from datarax_ops.modes import MODES
+
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"gallery needs an (H, W, 3) image, got shape {image.shape}")
+    strengths = DEFAULT_STRENGTHS if strengths is None else strengths
+    rows = []
+    for mode in MODES if modes is None else modes:
+        if mode.name not in strengths:
+            raise KeyError(
+                f"no demo strengths for mode {mode.name!r}; add them to DEFAULT_STRENGTHS"
+            )
+        panels = [Panel(image, "original")]
+        for overrides in strengths[mode.name]:
+            records = RECORDS_PER_PANEL.get(mode.name, 1)
+            outputs = run_mode(mode, overrides, image, seed, records)
+            title = strength_label(overrides) + "\n" + effect_label(mode.name, image, outputs)
+            panels.append(Panel(tile_records(outputs), title, tiled=records > 1))
+        note = _MODE_NOTES.get(mode.name)
+        label = f"{mode.name}\n{mode.config_class.__name__.removesuffix('Config')}"
+        rows.append((label + (f"\n{note}" if note else ""), panels))
+    return rows
+
+
+def rows_figure(rows: Sequence[tuple[str, Sequence[Panel]]], *, title: str = ""):
+    """Draws ``rows`` as a grid of panels (nearest-neighbour, no smoothing of the noise).
+
+    Returns a ``matplotlib.figure.Figure`` (no pyplot, so no GUI backend is needed)
+    sized for 100 dpi: an image 232 to 392 pixels wide is drawn one screen pixel per
+    image pixel (no resampling of the noise); smaller ones are enlarged to 2.4 inches,
+    larger ones shrunk to 4 inches.  Titles stay readable at that size.
+    """
+    from matplotlib.figure import Figure
+
+    n_rows = len(rows)
+    n_cols = max(len(panels) for _, panels in rows)
+    height, width = rows[0][1][0].image.shape[:2]
+    panel_w = min(max(width / 100 + 0.08, 2.4), 4.0)  # + 0.08: the gap between panels
+    panel_h = panel_w * height / width
+    title_h, label_w, header_h = 0.55, 1.75, 0.6 if title else 0.15
+    fig_w = label_w + n_cols * panel_w + 0.15
+    fig_h = header_h + n_rows * (panel_h + title_h) + 0.1
+    fig = Figure(figsize=(fig_w, fig_h), dpi=100, facecolor="white")
+    for r, (label, panels) in enumerate(rows):
+        top = fig_h - header_h - r * (panel_h + title_h) - title_h
+        for c, panel in enumerate(panels):
+            left = label_w + c * panel_w
+            ax = fig.add_axes(
+                (
+                    (left + 0.04) / fig_w,
+                    (top - panel_h) / fig_h,
+                    (panel_w - 0.08) / fig_w,
+                    panel_h / fig_h,
+                )
+            )
+            ax.imshow(np.clip(panel.image, 0.0, 1.0), interpolation="nearest", vmin=0, vmax=1)
+            if panel.tiled:  # white lines between the four records
+                ax.axhline(panel.image.shape[0] / 2 - 0.5, color="white", linewidth=1.5)
+                ax.axvline(panel.image.shape[1] / 2 - 0.5, color="white", linewidth=1.5)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(panel.title, fontsize=11, pad=3, linespacing=1.15)
+        name, _, rest = label.partition("\n")
+        middle = (top - panel_h / 2) / fig_h
+        fig.text(0.12 / fig_w, middle, name, fontsize=13, weight="bold", va="bottom", ha="left")
+        fig.text(0.12 / fig_w, middle, rest, fontsize=11, va="top", ha="left", linespacing=1.3)
+    if title:
+        fig.text(0.5, 1 - 0.3 / fig_h, title, fontsize=13, ha="center", va="center", weight="bold")
+    return fig
+
+
+def gallery_figure(
+    image: np.ndarray,
+    *,
+    seed: int,
+    strengths: Mapping[str, Sequence[Mapping[str, float]]] | None = None,
+    modes: Sequence[Any] | None = None,
+    title: str | None = None,
+):
+    """The demo grid for ``image``: a ``matplotlib.figure.Figure``.
+
+    One row per mode (``datarax_ops.modes.MODES`` unless ``modes`` is given), the
+    original and then the mode at each strength of ``strengths`` (default
+    ``DEFAULT_STRENGTHS``: 4 a mode), each panel titled with its parameter and a
+    measured effect.  ``image`` is float32 ``(H, W, 3)`` in ``[0, 1]``.
+    """
+    rows = gallery_rows(image, seed=seed, strengths=strengths, modes=modes)
+    if title is None:
+        title = f"datarax_ops: every mode, weaker to stronger (seed {seed})"
+    return rows_figure(rows, title=title)
+
+
+def fit_size(image: np.ndarray, max_size: int) -> np.ndarray:
+    """``image`` (float32 ``(H, W, 3)``) shrunk with Pillow so its longer side is at most
+    ``max_size`` pixels (aspect kept); unchanged if it already fits or ``max_size <= 0``.
+
+    Per-pixel noise is invisible once a large photo is scaled down to a panel,
+    so the demo works on a picture about the size it is shown at.
+    """
+    height, width = image.shape[:2]
+    if max_size <= 0 or max(height, width) <= max_size:
+        return image
+    from PIL import Image
+
+    scale = max_size / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(image[..., c]), mode="F").resize(
+                size, Image.Resampling.LANCZOS
+            )
+        )
+        for c in range(image.shape[-1])
+    ]
+    return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The ``datarax-ops demo`` options."""
+    parser = argparse.ArgumentParser(
+        prog="datarax-ops demo",
+        description="Every noise and dropout mode at several strengths on one picture, "
+        "produced by the compiled operators, saved as a PNG grid.",
+    )
+    parser.add_argument(
+        "--image",
+        metavar="PATH",
+        help="a PNG or JPEG to use (default: the built-in synthetic picture)",
+    )
+    parser.add_argument(
+        "--out", metavar="PATH", default=DEFAULT_OUT, help=f"where to write the PNG ({DEFAULT_OUT})"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"operators' RNG seed ({DEFAULT_SEED})"
+    )
+    parser.add_argument(
+        "--max-size",
+        type=int,
+        default=DEFAULT_MAX_SIZE,
+        metavar="PIXELS",
+        help=f"shrink --image so its longer side is at most this ({DEFAULT_MAX_SIZE}; 0: never)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Writes the demo PNG; prints the seed and where the file went.
+
+    Returns 0, or 2 (with the reason on stderr) when ``--image`` cannot be read.
+    """
+    args = parse_args(argv)
+    if args.image:
+        try:
+            image = images_module.load_image(args.image)
+        except (OSError, ValueError) as error:
+            print(f"datarax-ops demo: {error}", file=sys.stderr)
+            return 2
+        image = fit_size(image, args.max_size)
+        source = f"{args.image} ({image.shape[1]}x{image.shape[0]})"
+    else:
+        image = images_module.synthetic_image()
+        source = f"built-in synthetic image ({image.shape[1]}x{image.shape[0]})"
+    print(f"demo: {source}, seed {args.seed}")
+    fig = gallery_figure(image, seed=args.seed)
+    out = os.path.abspath(args.out)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    fig.savefig(out, dpi=100, facecolor="white")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,376 @@
+"""The ``datarax-ops verify`` report: one self-contained HTML file.
+
+Contents: the verdict table (the same rows ``verify`` prints), the false-alarm
+budget, one section per mode (``id="mode-<name>"``) with its plots (the
+operator's sample against the reference's and the exact law: histogram and QQ
+plot, or category and keep rates with confidence intervals) and its rows of the
+table, the gallery of every mode on the input picture, and the backend, devices
+and package versions.  Images are embedded as base64 PNG; there are no external
+resources and no JavaScript.  Plots use matplotlib's Agg backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window; must precede pyplot
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+
+from datarax_ops.conformance.checks import (
+    CategoricalSample,
+    ContinuousSample,
+    ModeRun,
+    RateEstimate,
+    Verdict,
+    false_alarm_budget,
+)
+
+CONFIDENCE = 0.99  # of every interval drawn
+TABLE_COLUMNS = ("mode", "property", "check", "statistic", "p-value", "verdict")
+OP_COLOR, REF_COLOR, EXACT_COLOR = "#1f77b4", "#ff7f0e", "#222222"
+plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "legend.fontsize": 10})
+
+
+# --------------------------------------------------------------------------- #
+# The verdict table (shared with the printed one)                              #
+# --------------------------------------------------------------------------- #
+def verdict_row(v: Verdict) -> tuple[str, str, str, str, str, str]:
+    """One verdict as the strings of ``TABLE_COLUMNS``, printed and written alike."""
+    statistic = "exact" if v.statistic is None else f"{v.test} {v.statistic:.4g}"
+    pvalue = "-" if v.pvalue is None else f"{v.pvalue:.3g}"
+    return (v.mode, v.aspect, v.what, statistic, pvalue, v.verdict)
+
+
+def budget_text(verdicts: Sequence[Verdict]) -> str:
+    """The false-alarm budget in one sentence (union bound over the statistical checks)."""
+    count, total = false_alarm_budget(verdicts)
+    alphas = sorted({v.alpha for v in verdicts if v.statistical})
+    level = ", ".join(f"{a:g}" for a in alphas) or "-"
+    exact = sum(1 for v in verdicts if not v.statistical)
+    return (
+        f"{count} statistical checks at alpha = {level} each: a correct operator fails one "
+        f"of them with probability at most {total:.2g} (union bound); "
+        f"{exact} exact checks cannot fail by chance."
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Plots                                                                        #
+# --------------------------------------------------------------------------- #
+def figure_png(fig: Any, dpi: int = 100) -> bytes:
+    """``fig`` as PNG bytes (white background); the figure is closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, facecolor="white", bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def continuous_figure(sample: ContinuousSample) -> Any:
+    """Histogram (densities) and QQ plot of the operator's and the reference's values
+    against the exact law."""
+    fig, (hist_ax, qq_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    both = np.concatenate([sample.op_values, sample.ref_values])
+    low, high = np.quantile(both, [0.0005, 0.9995])
+    bins = np.linspace(low, high, 61)
+    hist_ax.hist(
+        sample.op_values,
+        bins=bins,
+        density=True,
+        histtype="step",
+        lw=2,
+        color=OP_COLOR,
+        label="datarax_ops",
+    )
+    hist_ax.hist(
+        sample.ref_values,
+        bins=bins,
+        density=True,
+        histtype="step",
+        lw=1.5,
+        ls="--",
+        color=REF_COLOR,
+        label="NumPy reference",
+    )
+    grid = np.linspace(low, high, 400)
+    hist_ax.plot(grid, sample.exact.pdf(grid), color=EXACT_COLOR, lw=1, label=sample.exact_label)
+    hist_ax.set(title=f"{sample.title}: histogram", xlabel=sample.xlabel, ylabel="density")
+    hist_ax.legend(loc="lower center")
+    probs = (np.arange(1, 200) - 0.5) / 199
+    exact_q = sample.exact.ppf(probs)
+    qq_ax.plot(
+        exact_q,
+        np.quantile(sample.op_values, probs),
+        "o",
+        ms=3,
+        color=OP_COLOR,
+        label="datarax_ops",
+    )
+    qq_ax.plot(
+        exact_q,
+        np.quantile(sample.ref_values, probs),
+        "x",
+        ms=3,
+        color=REF_COLOR,
+        label="NumPy reference",
+    )
+    qq_ax.plot(exact_q, exact_q, color=EXACT_COLOR, lw=1, label="y = x")
+    qq_ax.set(
+        title=f"{sample.title}: QQ plot",
+        xlabel=f"quantile of the {sample.exact_label}",
+        ylabel="sample quantile",
+    )
+    qq_ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def category_rates(sample: CategoricalSample) -> list[tuple[str, RateEstimate, RateEstimate]]:
+    """Per category: (name, the operator's rate, the reference's rate), each with its target."""
+    op_total, ref_total = int(sample.op_counts.sum()), int(sample.ref_counts.sum())
+    return [
+        (
+            label,
+            RateEstimate("datarax_ops", int(sample.op_counts[i]), op_total, float(p)),
+            RateEstimate("NumPy reference", int(sample.ref_counts[i]), ref_total, float(p)),
+        )
+        for i, (label, p) in enumerate(zip(sample.labels, sample.exact_probs, strict=True))
+    ]
+
+
+def _interval_axis(ax: Any, title: str) -> None:
+    """Fraction axis of an interval panel: four plain ticks, no offset."""
+    ax.set_title(title)
+    ax.set_xlabel("fraction")
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.ticklabel_format(axis="x", useOffset=False)
+
+
+def categorical_figure(sample: CategoricalSample) -> Any:
+    """One panel per category: the operator's and the reference's fraction with 99%
+    intervals, and the exact probability."""
+    rows = category_rates(sample)
+    fig, axes = plt.subplots(
+        1, len(rows), figsize=(3.8 * len(rows), 3.0), squeeze=False, layout="constrained"
+    )
+    for ax, (label, op_rate, ref_rate) in zip(axes[0], rows, strict=True):
+        for y, rate, color in ((1, op_rate, OP_COLOR), (0, ref_rate, REF_COLOR)):
+            lo, hi = rate.interval(CONFIDENCE)
+            ax.errorbar(
+                rate.estimate,
+                y,
+                xerr=[[rate.estimate - lo], [hi - rate.estimate]],
+                fmt="o",
+                color=color,
+                capsize=4,
+                label=rate.label,
+            )
+        ax.axvline(op_rate.target, color=EXACT_COLOR, ls="--", lw=1, label="exact probability")
+        ax.set(yticks=[0, 1], ylim=(-0.7, 1.7))
+        ax.set_yticklabels(["reference", "datarax_ops"])
+        _interval_axis(ax, label)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3)
+    fig.suptitle(f"{sample.title}: fractions with {CONFIDENCE:.0%} intervals")
+    return fig
+
+
+def rates_figure(rates: Sequence[RateEstimate], title: str) -> Any:
+    """Each rate estimate with its 99% Clopper-Pearson interval, and its target."""
+    fig, axes = plt.subplots(
+        1, len(rates), figsize=(4.8 * len(rates), 2.6), squeeze=False, layout="constrained"
+    )
+    for ax, rate in zip(axes[0], rates, strict=True):
+        lo, hi = rate.interval(CONFIDENCE)
+        ax.errorbar(
+            rate.estimate,
+            0,
+            xerr=[[rate.estimate - lo], [hi - rate.estimate]],
+            fmt="o",
+            color=OP_COLOR,
+            capsize=5,
+            label=f"estimate, {CONFIDENCE:.0%} interval",
+        )
+        ax.axvline(rate.target, color=EXACT_COLOR, ls="--", lw=1, label="target")
+        ax.set(yticks=[], ylim=(-1, 1))
+        _interval_axis(ax, f"{rate.label}\n(n = {rate.trials:,})")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2)
+    fig.suptitle(title)
+    return fig
+
+
+def mode_figures(run: ModeRun) -> list[tuple[str, bytes]]:
+    """(caption, PNG) for every plot of one mode."""
+    figures = []
+    for sample in run.samples:
+        if isinstance(sample, ContinuousSample):
+            caption = (
+                f"{sample.title}: datarax_ops (op(batch)) and the NumPy reference against "
+                f"the {sample.exact_label}."
+            )
+            figures.append((caption, figure_png(continuous_figure(sample))))
+        else:
+            caption = f"{sample.title}: observed fractions against the exact probabilities."
+            figures.append((caption, figure_png(categorical_figure(sample))))
+    if run.rates:
+        title = f"{run.mode}: rates against their targets"
+        figures.append((title, figure_png(rates_figure(run.rates, title))))
+    return figures
+
+
+# --------------------------------------------------------------------------- #
+# HTML                                                                         #
+# --------------------------------------------------------------------------- #
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+td.pass { color: #176f2c; font-weight: bold; }
+td.FAIL { color: #fff; background: #c62828; font-weight: bold; }
+.verdict-pass { color: #176f2c; } .verdict-FAIL { color: #c62828; }
+figure { margin: 1em 0; } figcaption { font-size: 0.9em; color: #555; }
+img { max-width: 100%; }
+code { background: #f4f4f4; padding: 0 0.2em; }
+"""
+
+
+def _png_tag(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str], table_id: str = "") -> str:
+    attr = f' id="{table_id}"' if table_id else ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            cls = f' class="{html.escape(cell)}"' if header[i] == "verdict" else ""
+            cells.append(f"<td{cls}>{html.escape(cell)}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _rates_table(rates: Sequence[RateEstimate]) -> str:
+    rows = []
+    for rate in rates:
+        lo, hi = rate.interval(CONFIDENCE)
+        inside = "yes" if lo <= rate.target <= hi else "no"
+        rows.append(
+            (
+                rate.label,
+                f"{rate.hits:,} / {rate.trials:,}",
+                f"{rate.estimate:.5f}",
+                f"[{lo:.5f}, {hi:.5f}]",
+                f"{rate.target:.5f}",
+                inside,
+            )
+        )
+    header = (
+        "rate",
+        "hits / trials",
+        "estimate",
+        f"{CONFIDENCE:.0%} interval",
+        "target",
+        "target inside",
+    )
+    return _table(rows, header)
+
+
+def mode_section(run: ModeRun) -> str:
+    """One mode's ``<section id="mode-<name>">``: config, verdicts, rates, plots."""
+    verdict = "pass" if run.passed else "FAIL"
+    parts = [
+        f'<section id="mode-{html.escape(run.mode)}">',
+        f'<h2>{html.escape(run.mode)} <span class="verdict-{verdict}">{verdict}</span></h2>',
+        f"<p>Config: <code>{html.escape(repr(run.config))}</code> ({run.seconds:.1f} s)</p>",
+        _table([verdict_row(v) for v in run.verdicts], TABLE_COLUMNS),
+    ]
+    rates = list(run.rates)
+    for sample in run.samples:
+        if isinstance(sample, CategoricalSample):
+            rates += [r for _, r, _ in category_rates(sample)]
+    if rates:
+        parts.append(f"<h3>Rates ({CONFIDENCE:.0%} Clopper-Pearson intervals)</h3>")
+        parts.append(_rates_table(rates))
+    for caption, png in mode_figures(run):
+        parts.append(
+            f"<figure>{_png_tag(png, caption)}<figcaption>{html.escape(caption)}"
+            "</figcaption></figure>"
+        )
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def render(
+    runs: Sequence[ModeRun],
+    *,
+    seed: int,
+    samples: int,
+    source: str,
+    environment: dict[str, str],
+    gallery_png: bytes | None = None,
+    command: str = "",
+) -> str:
+    """The whole report as an HTML string.
+
+    Args:
+      runs: one ``ModeRun`` per verified mode.
+      seed, samples, source: the run's seed, values per sample and input description.
+      environment: ``checks.environment()``.
+      gallery_png: the gallery figure as PNG, or None to leave it out.
+      command: the command line that replays the run.
+    """
+    verdicts = [v for run in runs for v in run.verdicts]
+    failed = [v for v in verdicts if not v.passed]
+    overall = "pass" if not failed else "FAIL"
+    summary = (
+        f"All {len(verdicts)} checks passed."
+        if not failed
+        else f"{len(failed)} of {len(verdicts)} checks failed: "
+        + "; ".join(f"{v.mode} / {v.aspect} / {v.what}" for v in failed)
+    )
+    toc = " · ".join(
+        f'<a href="#mode-{html.escape(r.mode)}">{html.escape(r.mode)}</a>' for r in runs
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>datarax_ops conformance report</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>datarax_ops conformance report: "
+        f'<span class="verdict-{overall}">{overall}</span></h1>',
+        f'<p id="summary">{html.escape(summary)}</p>',
+        f"<p>Seed {seed}, {samples:,} values per sample, input: {html.escape(source)}. "
+        f"Replay: <code>{html.escape(command)}</code></p>",
+        f'<p id="budget">False-alarm budget: {html.escape(budget_text(verdicts))}</p>',
+        f'<p>Modes: {toc} · <a href="#gallery">gallery</a> · '
+        '<a href="#environment">environment</a></p>',
+        "<h2>Verdicts</h2>",
+        _table([verdict_row(v) for v in verdicts], TABLE_COLUMNS, "verdicts"),
+    ]
+    parts += [mode_section(run) for run in runs]
+    parts.append('<section id="gallery"><h2>Gallery</h2>')
+    if gallery_png is None:
+        parts.append("<p>Left out (<code>--no-gallery</code>).</p>")
+    else:
+        caption = "Every mode at increasing strength on the input picture (op(batch))."
+        parts.append(
+            f"<figure>{_png_tag(gallery_png, caption)}<figcaption>{caption}</figcaption></figure>"
+        )
+    parts.append("</section>")
+    parts.append('<section id="environment"><h2>Environment</h2>')
+    parts.append(_table(sorted(environment.items()), ("item", "value"), "versions"))
+    parts.append("</section></body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,188 @@
+"""Any datarax_ops operator as a grain random-map transform (optional extra ``grain``).
+
+``OperatorRandomMap(operator)`` augments one record at a time inside a grain
+pipeline (``grain.DataLoader`` operations, ``MapDataset.random_map``,
+``IterDataset.random_map``).  A record is a dict holding the operator's
+``field_key`` (an image such as ``(H, W, C)``, any real dtype); the transformed
+record is the same dict with the field (or ``target_key``) replaced by a NumPy
+array of the same shape and dtype.
+
+**Where the randomness comes from.**  grain hands ``random_map`` a
+``numpy.random.Generator`` that it derives from its seed and the record's
+position in the stream (``Philox(seed + index)`` in ``DataLoader``; a Philox
+counter reset to the index in ``MapDataset.random_map``).  The transform draws
+two ``uint32`` words ``(w0, w1)`` from it and the record's key is
+
+    ``record key = threefry2x32(operator base key, (w0, w1))``
+
+(``datarax_ops.stream.threefry2x32``), i.e. the operator's base key selects the
+augmentation stream and grain's generator selects the record, with a 64-bit
+record identity (no collisions between 2**32 records of a long run).  The noise
+then follows from the record key exactly as in ``op(batch)``
+(``datarax_ops.operator.draw_and_apply``).  Consequences:
+
+* the augmented stream depends only on grain's seed, the sampler and the
+  operator's base key: it is identical for 0, 1 or N worker processes and after
+  ``iterator.set_state(saved)`` mid-epoch (grain restores the record position;
+  the transform keeps no state of its own);
+* different records and different epochs (grain's index keeps counting across
+  epochs) get different noise; the same record in the same position gets the
+  same noise in every run.
+
+The transform holds plain data (kernel, base key words, field routing), not the
+``nnx.Module``, so it pickles cheaply into grain's worker processes.  It does not
+advance the operator's record counter or its ``get_operation_stats`` counters:
+in a grain pipeline, the grain iterator's state is the checkpoint.
+
+**Compiling.**  One jitted program per kernel (the mode and its parameters),
+shared by all transforms with the same config, compiled once per image shape
+and dtype; the base key, the two words and the image are arguments, so no
+record recompiles.  Computation is pinned to the CPU by default (``platform``),
+so a pipeline gives the same bits whether it runs in the trainer process or in
+workers, and workers do not touch an accelerator (on a GPU host also set
+``JAX_PLATFORMS=cpu`` in the environment the workers are spawned with, so they
+do not initialise the GPU backend at all).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from datarax_ops import stream
+from datarax_ops._common import drop_field, get_field, set_field
+from datarax_ops.operator import ImageOperator, Kernel, draw_and_apply
+
+try:  # grain >= 0.2.x: grain.transforms.RandomMap
+    from grain.transforms import RandomMap as _RandomMapBase
+except ImportError:  # pragma: no cover - older grain: grain.python.RandomMapTransform
+    try:
+        from grain.python import RandomMapTransform as _RandomMapBase  # type: ignore[no-redef]
+    except ImportError as error:
+        raise ImportError(
+            "datarax_ops.grain_transform needs grain: pip install 'datarax-ops[grain]'"
+        ) from error
+
+Array = jax.Array
+
+__all__ = ["OperatorRandomMap", "key_words_from_generator"]
+
+
+def key_words_from_generator(rng: np.random.Generator) -> np.ndarray:
+    """Two ``uint32`` words from grain's per-record generator: ``uint32 (2,)``.
+
+    Consumes exactly two 32-bit draws of ``rng`` (deterministic for a given
+    generator state; about a microsecond).
+    """
+    return rng.integers(0, 2**32, size=2, dtype=np.uint32)
+
+
+@functools.lru_cache(maxsize=256)
+def _record_program(kernel: Kernel, stochastic: bool) -> Any:
+    """Jitted ``program(base_key, words, image) -> image`` for one record.
+
+    ``base_key``, ``words``: ``uint32 (2,)``; ``image``: one element, e.g.
+    ``(H, W, C)``; output of the same shape and dtype.  Deterministic kernels
+    ignore both keys and use the fixed pattern, like ``op(batch)``.
+    """
+
+    def program(base_key: Array, words: Array, image: Array) -> Array:
+        if stochastic:
+            k0, k1 = stream.threefry2x32((base_key[0], base_key[1]), (words[0], words[1]))
+            key = jnp.stack([k0, k1])
+        else:
+            key = stream.fixed_pattern_key()
+        return draw_and_apply(kernel, key, image)
+
+    return jax.jit(program)
+
+
+class OperatorRandomMap(_RandomMapBase):  # type: ignore[misc, valid-type]
+    """A datarax_ops operator as a grain ``RandomMap``: one record per call.
+
+    Args:
+      operator: a ``NoiseOperator`` / ``DropoutOperator`` (any ``ImageOperator``).
+        Its config, kernel and base key are copied at construction; later changes
+        to the operator do not affect the transform.
+      platform: JAX platform the augmentation runs on (default ``"cpu"``: the
+        same bits in the trainer process and in grain workers); ``None`` uses
+        JAX's default device.
+
+    ``random_map(record, rng)``: ``record`` a dict with the operator's
+    ``field_key`` (dotted keys walk nested dicts) holding one element, e.g.
+    ``(H, W, C)`` of a float, bfloat16 or integer dtype; returns a new dict with
+    ``target_key`` (default ``field_key``) set to the transformed element as a
+    NumPy array of the same shape and dtype.  ``auxiliary_fields`` must be
+    present and are dropped when ``preserve_auxiliary=False``.
+
+    Raises (from ``random_map``):
+      KeyError: the field or an auxiliary field is missing.
+      TypeError: the field is not real numeric.
+      ValueError: NaN/Inf in the field while ``validate_domain_constraints``.
+    """
+
+    def __init__(self, operator: ImageOperator, *, platform: str | None = "cpu") -> None:
+        if not isinstance(operator, ImageOperator):
+            raise TypeError(f"expected a datarax_ops operator, got {type(operator).__name__}")
+        config = operator.config
+        self.kernel: Kernel = operator.kernel
+        self.stochastic = bool(operator.stochastic)
+        self.base_key = (
+            np.asarray(operator.get_state()["_base_key"], np.uint32).reshape(2)
+            if self.stochastic
+            else np.zeros(2, np.uint32)
+        )
+        self.field_key: str = config.field_key
+        self.target_key: str = config.target_key or config.field_key
+        self.auxiliary_fields: tuple[str, ...] = tuple(config.auxiliary_fields or ())
+        self.preserve_auxiliary = bool(config.preserve_auxiliary)
+        self.validate_domain = bool(config.validate_domain_constraints)
+        self.platform = platform
+
+    def __repr__(self) -> str:
+        return f"OperatorRandomMap({self.kernel!r}, stochastic={self.stochastic})"
+
+    def _device(self) -> Any:
+        """The device to put the arguments on, or None when JAX's default device
+        already is on ``platform`` (a ``device_put`` costs as much as the call)."""
+        if self.platform is None or jax.devices()[0].platform == self.platform:
+            return None
+        return jax.local_devices(backend=self.platform)[0]
+
+    def random_map(self, element: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        """The record with its field augmented; randomness from grain's ``rng``."""
+        if not isinstance(element, dict):
+            raise TypeError(f"a record must be a dict, got {type(element).__name__}")
+        image = np.asarray(get_field(element, self.field_key))
+        dtype = image.dtype
+        if dtype == np.bool_ or not (
+            jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
+        ):
+            raise TypeError(
+                f"field {self.field_key!r} has dtype {dtype}; image operators need a real "
+                "floating or integer dtype"
+            )
+        for aux in self.auxiliary_fields:
+            get_field(element, aux)  # KeyError if missing
+        if self.validate_domain and jnp.issubdtype(dtype, jnp.floating):
+            bad = int(image.size - np.count_nonzero(np.isfinite(image.astype(np.float32))))
+            if bad:
+                raise ValueError(
+                    f"field {self.field_key!r} has {bad} NaN/Inf values; clean the input or "
+                    "set validate_domain_constraints=False to let them propagate"
+                )
+        words = key_words_from_generator(rng) if self.stochastic else np.zeros(2, np.uint32)
+        device = self._device()
+        arguments = (self.base_key, words, image)
+        if device is not None:
+            arguments = jax.device_put(arguments, device)
+        output: Any = np.asarray(_record_program(self.kernel, self.stochastic)(*arguments))
+        record = set_field(element, self.target_key, output)
+        if not self.preserve_auxiliary:
+            for aux in self.auxiliary_fields:
+                record = drop_field(record, aux)
+        return record
