@@ -105,7 +105,7 @@ def record_key(base_key: Array, index: Array) -> Array:
     """
     base_key = jnp.asarray(base_key, jnp.uint32)
     y0, y1 = threefry2x32((base_key[0], base_key[1]), _split_index(index))
-    return jnp.stack([y0, y1], axis=-1)
+    return _materialised(jnp.stack([y0, y1], axis=-1))
 
 
 IDENTITY_WORDS = 4
@@ -127,7 +127,18 @@ def identity_key(base_key: Array, identity: Array) -> Array:
     identity = jnp.asarray(identity, jnp.uint32)
     sub0, sub1 = threefry2x32((base_key[0], base_key[1]), (identity[..., 0], identity[..., 1]))
     y0, y1 = threefry2x32((sub0, sub1), (identity[..., 2], identity[..., 3]))
-    return jnp.stack([y0, y1], axis=-1)
+    return _materialised(jnp.stack([y0, y1], axis=-1))
+
+
+def _materialised(keys: Array) -> Array:
+    """``keys``, computed into memory before any consumer runs.
+
+    A record's key is per-record work: fused into the per-value loop that uses it,
+    XLA would recompute it for every value.  And XLA in jax 0.12 never finishes
+    compiling the fused program when an element has a single value (measured:
+    element shapes ``()`` and ``(1,)`` hang; ``(5,)`` compiles in 0.5 s).
+    """
+    return lax.optimization_barrier(keys)
 
 
 def identity_words(epoch: Array, shard: Array, index: Array) -> Array:
