@@ -154,6 +154,20 @@ def _interval_axis(ax: Any, title: str) -> None:
     ax.ticklabel_format(axis="x", useOffset=False)
 
 
+def _interval_point(ax: Any, rate: RateEstimate, y: float, color: str, label: str) -> None:
+    """``rate``'s estimate at height ``y`` with its ``CONFIDENCE`` interval as error bars."""
+    lo, hi = rate.interval(CONFIDENCE)
+    ax.errorbar(
+        rate.estimate,
+        y,
+        xerr=[[rate.estimate - lo], [hi - rate.estimate]],
+        fmt="o",
+        color=color,
+        capsize=4,
+        label=label,
+    )
+
+
 def categorical_figure(sample: CategoricalSample) -> Any:
     """One panel per category: the operator's and the reference's fraction with 99%
     intervals, and the exact probability."""
@@ -163,16 +177,7 @@ def categorical_figure(sample: CategoricalSample) -> Any:
     )
     for ax, (label, op_rate, ref_rate) in zip(axes[0], rows, strict=True):
         for y, rate, color in ((1, op_rate, OP_COLOR), (0, ref_rate, REF_COLOR)):
-            lo, hi = rate.interval(CONFIDENCE)
-            ax.errorbar(
-                rate.estimate,
-                y,
-                xerr=[[rate.estimate - lo], [hi - rate.estimate]],
-                fmt="o",
-                color=color,
-                capsize=4,
-                label=rate.label,
-            )
+            _interval_point(ax, rate, y, color, rate.label)
         ax.axvline(op_rate.target, color=EXACT_COLOR, ls="--", lw=1, label="exact probability")
         ax.set(yticks=[0, 1], ylim=(-0.7, 1.7))
         ax.set_yticklabels(["reference", "datarax_ops"])
@@ -189,16 +194,7 @@ def rates_figure(rates: Sequence[RateEstimate], title: str) -> Any:
         1, len(rates), figsize=(4.8 * len(rates), 2.6), squeeze=False, layout="constrained"
     )
     for ax, rate in zip(axes[0], rates, strict=True):
-        lo, hi = rate.interval(CONFIDENCE)
-        ax.errorbar(
-            rate.estimate,
-            0,
-            xerr=[[rate.estimate - lo], [hi - rate.estimate]],
-            fmt="o",
-            color=OP_COLOR,
-            capsize=5,
-            label=f"estimate, {CONFIDENCE:.0%} interval",
-        )
+        _interval_point(ax, rate, 0, OP_COLOR, f"estimate, {CONFIDENCE:.0%} interval")
         ax.axvline(rate.target, color=EXACT_COLOR, ls="--", lw=1, label="target")
         ax.set(yticks=[], ylim=(-1, 1))
         _interval_axis(ax, f"{rate.label}\n(n = {rate.trials:,})")
