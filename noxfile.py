@@ -1,6 +1,8 @@
 """Sessions that CI and users run.  ``nox`` alone runs ``tests``.
 
-tests      the fast default suite (< 10 minutes on 2 cores); CI runs this one
+tests      the fast default suite (< 10 minutes on 2 cores) with datarax 0.1.4; CI runs
+           this one, which queues datarax_latest
+datarax_latest  the datarax pipeline tests and examples against datarax 0.1.17 (Python 3.12)
 matrix     the same suite on Python 3.11, 3.12 and 3.13 (pyenv's interpreters)
 stats      the statistical checks again with 8x samples, fresh seeds, more examples
 power      the suite against deliberately wrong operators; prints the rejection table
@@ -14,7 +16,8 @@ bench      speed: every mode, dtype and shape against a jitted copy of the same 
            interleaved rounds (python -m datarax_ops.bench; `-- --quick` to try it);
            writes JSON + Markdown to bench-results/.  Speed claims come from here only.
 bench_datarax  the same benchmark against datarax==0.1.17's operators (Python 3.12),
-           for the side-by-side column
+           for the side-by-side column, then one datarax Pipeline.step() with datarax's
+           stage or ours (python -m datarax_ops.bench_pipeline)
 dieharder  dieharder -a on the raw random stream (needs the dieharder binary; ~30 min, ~250 GB)
 browser    (not in CI) the verify HTML report opened in headless Chromium: images load, no
            console errors, every mode's section; saves a full-page screenshot
@@ -34,6 +37,21 @@ nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 
 DATARAX_VERSION = "0.1.17"  # the datarax release datarax_ops is a drop-in for
+# The seed pages' datarax, tested in the default session on any Python it supports (3.11+).
+DATARAX_SEED_VERSION = "0.1.4"
+# datarax 0.1.4 requires tensorflow and tensorflow-datasets, which it imports only in its
+# TFDS sources (never on the paths tested here): it is installed without them, and with the
+# rest of its requirements (its METADATA's Requires-Dist, less those two).
+DATARAX_SEED_REQUIREMENTS = [
+    "array-record>=0.4",
+    "calibrax>=0.1.0",
+    "jaxtyping>=0.2.20",
+    "optax>=0.1.4",
+    "protobuf>=5.28.0,<6",
+    "psutil>=5.9.0",
+    "pyyaml>=6",
+    "tomli-w>=1",
+]
 
 
 def _pyenv_interpreters_first() -> None:
@@ -87,15 +105,22 @@ def demo(session: nox.Session) -> None:
 PYTHONS = ["3.11", "3.12", "3.13"]  # every Python requires-python admits that we test
 
 
+def _install_seed_datarax(session: nox.Session) -> None:
+    """datarax 0.1.4, for the pipeline tests and the pinned datarax messages."""
+    session.install(*DATARAX_SEED_REQUIREMENTS)
+    session.install("--no-deps", f"datarax=={DATARAX_SEED_VERSION}")
+
+
 def _fast_suite(session: nox.Session) -> None:
     """Installs the test extras and runs the fast suite on CPU; prints the JAX line used."""
     _install(session, "test", "verify")  # the tests import the conformance kit (verify extra)
+    _install_seed_datarax(session)
     session.run(
         "python",
         "-c",
-        "import sys, jax, jaxlib, flax, numpy; print(f'python {sys.version.split()[0]}: "
+        "import sys, jax, jaxlib, flax, numpy, datarax; print(f'python {sys.version.split()[0]}: "
         "jax {jax.__version__}, jaxlib {jaxlib.__version__}, flax {flax.__version__}, "
-        "numpy {numpy.__version__}')",
+        "numpy {numpy.__version__}, datarax {datarax.__version__}')",
     )
     session.run("pytest", "-q", "-m", "not gpu", *session.posargs, env={"JAX_PLATFORMS": "cpu"})
 
@@ -103,8 +128,25 @@ def _fast_suite(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Fast default suite on the running Python: reference vs mathematics, datarax_ops vs
-    reference, API, pipelines, examples.  CI runs this one."""
+    reference, API, pipelines (datarax 0.1.4 among them), examples.  CI runs this one.
+
+    Then queues ``datarax_latest``: the datarax tests against datarax 0.1.17 on Python 3.12
+    (skipped, with nox's notice, where no Python 3.12 is found outside CI).
+    """
     _fast_suite(session)
+    session.notify("datarax_latest")
+
+
+DATARAX_TESTS = ["tests/test_datarax_pipeline.py", "tests/test_examples.py"]
+
+
+@nox.session(python="3.12")
+def datarax_latest(session: nox.Session) -> None:
+    """The datarax pipeline tests and examples against datarax 0.1.17 (needs Python >= 3.12)."""
+    _install(session, "test")
+    session.install(f"datarax=={DATARAX_VERSION}")
+    session.run("python", "-c", "import datarax; print('datarax', datarax.__version__)")
+    session.run("pytest", "-q", *DATARAX_TESTS, *session.posargs, env={"JAX_PLATFORMS": "cpu"})
 
 
 @nox.session(python=PYTHONS)
@@ -134,6 +176,7 @@ def stats(session: nox.Session) -> None:
 def power(session: nox.Session) -> None:
     """Runs the suite against every wrong variant; fails if any survives."""
     _install(session, "test")
+    _install_seed_datarax(session)
     session.run("python", "-m", "tests.power.run", *session.posargs, env={"JAX_PLATFORMS": "cpu"})
 
 
@@ -197,6 +240,8 @@ def bench_datarax(session: nox.Session) -> None:
         *session.posargs,
         env=_bench_env(),
     )
+    # one datarax Pipeline.step() with datarax's stage or ours (bench-results/pipeline.md)
+    session.run("python", "-m", "datarax_ops.bench_pipeline", env=_bench_env())
 
 
 @nox.session

@@ -8,6 +8,8 @@ half-to-even and saturated.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -102,6 +104,33 @@ def as_typed_key(key: Array | np.ndarray) -> tuple[Array, bool]:
         "rng must be a JAX PRNG key (jax.random.key or jax.random.PRNGKey) or a (batch,) array "
         f"of them, got {type(key).__name__} with dtype {getattr(key, 'dtype', None)}"
     )
+
+
+def is_prng_key(value: object) -> TypeGuard[Array | np.ndarray]:
+    """True for one PRNG key or a batch of them: a typed key array, or a raw
+    ``uint32`` array whose last axis is the key width (2 for threefry).
+
+    Params are always dicts, so an array here can only mean a key.
+    """
+    if not isinstance(value, (jax.Array, np.ndarray)):
+        return False
+    return jnp.issubdtype(value.dtype, jax.dtypes.prng_key) or value.dtype == jnp.uint32
+
+
+def record_key_data(key: Array | np.ndarray) -> Array:
+    """One record's key as raw ``uint32 (2,)`` data (what ``datarax_ops.stream`` takes).
+
+    Raises:
+      TypeError: not a key (see ``as_typed_key``).
+      ValueError: a batch of keys where one record's key is needed.
+    """
+    typed, is_batch = as_typed_key(key)
+    if is_batch:
+        raise ValueError(
+            "one record's key is needed here (apply transforms one element), got PRNG keys of "
+            f"shape {tuple(jnp.shape(key))}"
+        )
+    return jax.random.key_data(typed)
 
 
 # --------------------------------------------------------------------------- #

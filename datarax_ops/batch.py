@@ -17,6 +17,8 @@ costs ~0.3 ms of Python, which on small images was the whole cost of a call.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -49,18 +51,25 @@ class Metadata:
 
 
 def record_identity(metadata: Any) -> tuple[Any, Any, Any] | None:
-    """``(epoch, shard, index)`` held by ``metadata`` (``Metadata`` or a dict with an
-    ``"index"``, optionally ``"epoch"`` and ``"shard_id"``), else None.
+    """``(epoch, shard, index)`` held by ``metadata``, else None.
 
-    A missing (or None) epoch or shard is 0.
+    ``metadata`` is a dict with an ``"index"`` (optionally ``"epoch"`` and
+    ``"shard_id"``) or any object with an ``index`` attribute (optionally
+    ``epoch`` and ``shard_id``): this project's ``Metadata`` and datarax's alike,
+    recognised by those fields rather than by class.  A missing (or None) epoch
+    or shard is 0.
     """
     epoch: Any
     shard: Any
     index: Any
-    if isinstance(metadata, Metadata):
-        epoch, shard, index = metadata.epoch, metadata.shard_id, metadata.index
-    elif isinstance(metadata, dict) and "index" in metadata:
+    if isinstance(metadata, dict):
+        if "index" not in metadata:
+            return None
         epoch, shard, index = metadata.get("epoch"), metadata.get("shard_id"), metadata["index"]
+    elif not callable(getattr(metadata, "index", len)):  # a field, not list.index & co.
+        epoch = getattr(metadata, "epoch", None)
+        shard = getattr(metadata, "shard_id", None)
+        index = metadata.index
     else:
         return None
     if index is None:
@@ -419,3 +428,67 @@ class Batch:
     def __repr__(self) -> str:
         shapes = jax.tree.map(lambda x: tuple(jnp.shape(x)), self.data.get_value())
         return f"Batch(batch_size={self.batch_size}, data={shapes})"
+
+
+# --------------------------------------------------------------------------- #
+# Any batch with datarax's interface                                           #
+# --------------------------------------------------------------------------- #
+def is_batch_like(value: Any) -> bool:
+    """True for this project's ``Batch`` and any batch with datarax's interface.
+
+    That interface: ``data`` and ``states`` behind ``get_value()``, an int
+    ``batch_size`` and a ``from_parts`` class method (datarax 0.1.4 and 0.1.17's
+    ``datarax.typing.Batch``).  Recognised by shape, so datarax is never imported.
+    """
+    if isinstance(value, Batch):
+        return True
+    return (
+        callable(getattr(getattr(value, "data", None), "get_value", None))
+        and callable(getattr(getattr(value, "states", None), "get_value", None))
+        and hasattr(value, "batch_size")
+        and callable(getattr(type(value), "from_parts", None))
+    )
+
+
+def _value_of(holder: Any, default: Any = None) -> Any:
+    """What a datarax ``Variable`` (or this project's ``Field``) holds; plain values as they are."""
+    if holder is None:
+        return default
+    return holder.get_value() if callable(getattr(holder, "get_value", None)) else holder
+
+
+def metadata_of(batch: Any) -> list[Any]:
+    """The per-record metadata list of a batch-like (``[]`` when it keeps none)."""
+    return list(_value_of(getattr(batch, "_metadata_list", None), []) or [])
+
+
+@functools.lru_cache(maxsize=64)
+def _from_parts_takes_valid_mask(cls: Any) -> bool:
+    try:
+        return "valid_mask" in inspect.signature(cls.from_parts).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a builtin without a signature
+        return False
+
+
+def with_data_like(batch: Any, data: PyTree) -> Any:
+    """A batch of ``batch``'s own class with ``data`` replaced.
+
+    States, per-record metadata, batch metadata, batch state and (where the class
+    has one) the validity mask are kept; ``batch`` itself is not modified.  This
+    project's ``Batch`` shares them; another class is rebuilt with its own
+    ``from_parts(..., validate=False)``, as datarax's operators rebuild theirs.
+    """
+    if isinstance(batch, Batch):
+        return batch.with_data(data)
+    cls: Any = type(batch)
+    parts: dict[str, Any] = {
+        "data": data,
+        "states": batch.states.get_value(),
+        "metadata_list": metadata_of(batch) or None,
+        "batch_metadata": _value_of(getattr(batch, "_batch_metadata", None)),
+        "batch_state": _value_of(getattr(batch, "batch_state", None)),
+        "validate": False,
+    }
+    if _from_parts_takes_valid_mask(cls) and getattr(batch, "valid_mask", None) is not None:
+        parts["valid_mask"] = _value_of(batch.valid_mask)
+    return cls.from_parts(**parts)

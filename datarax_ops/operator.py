@@ -32,8 +32,16 @@ from flax import nnx
 from flax.errors import TraceContextError
 
 from datarax_ops import stream
-from datarax_ops._common import as_typed_key, drop_field, get_field, has_field, set_field
-from datarax_ops.batch import Batch, identity_array
+from datarax_ops._common import (
+    as_typed_key,
+    drop_field,
+    get_field,
+    has_field,
+    is_prng_key,
+    record_key_data,
+    set_field,
+)
+from datarax_ops.batch import identity_array, is_batch_like, metadata_of, with_data_like
 from datarax_ops.errors import ParamsKeyError, RngStreamError
 from datarax_ops.reference.config import ModalityOperatorConfig
 
@@ -212,6 +220,12 @@ def _dtype_of(value: Any) -> Any:
         return None
 
 
+def _full_type_name(value: Any) -> str:
+    """``module.QualName`` of ``value``'s type: two classes named alike stay apart."""
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
 def _check_numeric(image: Any, field_key: str) -> None:
     dtype = _dtype_of(image)
     if dtype is None or not _is_real_dtype(dtype):
@@ -269,18 +283,12 @@ def from_datarax_params(kernel: Kernel, random_params: Any, element_shape: tuple
         return random_params
     key = kernel.param_key
     if kernel.mode == "poisson" and key not in random_params and "poisson_rngs" in random_params:
-        record_key = random_params["poisson_rngs"]
         try:
-            typed, is_batch = as_typed_key(record_key)
-        except TypeError as error:
-            raise TypeError(f"random_params['poisson_rngs']: {error}") from error
-        if is_batch:
-            raise ValueError(
-                "random_params['poisson_rngs'] must be one record's key (apply transforms one "
-                f"element), got shape {tuple(jnp.shape(record_key))}"
-            )
+            record_key = record_key_data(random_params["poisson_rngs"])
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"random_params['poisson_rngs']: {error}") from error
         draw = element_programs(kernel)[0]
-        return {**random_params, **draw(jax.random.key_data(typed), tuple(element_shape))}
+        return {**random_params, **draw(record_key, tuple(element_shape))}
     if kernel.mode == "channel" and len(element_shape) == 3 and key in random_params:
         mask = random_params[key]
         channels = element_shape[-1]
@@ -481,7 +489,7 @@ class ImageOperator(nnx.Module):
     def _source(self, data: Any, *, batched: bool, check_finite: bool = True) -> Array:
         """The field to transform, checked: present, numeric, finite (eager, if asked)."""
         if not isinstance(data, dict):
-            raise TypeError(f"data must be a dict of arrays, got {type(data).__name__}")
+            raise TypeError(f"data must be a dict of arrays, got {_full_type_name(data)}")
         image = get_field(data, self.config.field_key)
         _check_numeric(image, self.config.field_key)
         image = jnp.asarray(image)
@@ -541,9 +549,15 @@ class ImageOperator(nnx.Module):
 
         The ``stochastic`` flag decides, never whether params are None:
         deterministic operators use the fixed pattern (params are ignored);
-        stochastic ones use ``random_params`` when given (one element's params,
-        no batch axis) and otherwise draw from their stream at the record's
-        index (``metadata`` index, else the record counter, which advances).
+        stochastic ones use ``random_params`` when given and otherwise draw from
+        their stream at the record's identity (``metadata`` index, epoch and
+        shard, else the record counter, which advances).
+
+        ``random_params`` is one element's params (no batch axis; datarax 0.1.4's
+        forms too, see ``from_datarax_params``) or one record's PRNG key, typed
+        ``()`` or raw ``uint32 (2,)`` (datarax 0.1.17 passes this fourth argument
+        as ``key``): the record's params are drawn from that key exactly as
+        ``generate_random_params`` draws them from a per-record key.
 
         Returns ``(data with the field transformed, state, metadata)``.
         """
@@ -552,6 +566,8 @@ class ImageOperator(nnx.Module):
         _, apply_fn, draw_and_apply_fn = element_programs(self._kernel)
         if not self.stochastic:
             output = draw_and_apply_fn(stream.fixed_pattern_key(), image)
+        elif is_prng_key(random_params):  # datarax 0.1.17: the record's own key
+            output = draw_and_apply_fn(record_key_data(random_params), image)
         elif random_params is not None:
             output = apply_fn(image, self._checked_params(random_params, tuple(image.shape)))
         else:
@@ -565,11 +581,11 @@ class ImageOperator(nnx.Module):
     # ------------------------------------------------------------------ #
     # Batches                                                             #
     # ------------------------------------------------------------------ #
-    def _batch_identities(self, batch: Batch, batch_size: int) -> Array | None:
+    def _batch_identities(self, batch: Any, batch_size: int) -> Array | None:
         """Every record's identity (epoch, shard, index) as ``uint32 (batch, 4)``; None
         when some record has no index (the compiled step then numbers the records
         with the next positions of the counter)."""
-        metadata = batch._metadata_list.get_value()
+        metadata = metadata_of(batch)
         if not metadata or metadata[0] is None:
             return None
         if len(metadata) != batch_size:
@@ -597,65 +613,119 @@ class ImageOperator(nnx.Module):
             cache.entries.popitem(last=False)
         return result
 
-    def apply_batch(self, batch: Batch, stats: dict[str, Any] | None = None) -> Batch:
-        """Transforms every record of ``batch``; returns a new ``Batch``.
+    def _apply_records(self, data: dict, identities: Array | None) -> dict:
+        """The batched field of ``data`` transformed, record by record: the new data dict.
 
-        The field has shape ``(batch, *element_shape)``.  Other fields, states
-        and metadata pass through untouched; the input batch is not modified.
-
-        An empty batch without any field (``Batch([])``) is returned as it is.
-
-        Raises:
-          KeyError: the field (or an auxiliary field) is missing.
-          TypeError: ``batch`` is not a ``Batch``; the field is not a real numeric array.
-          ValueError: the field has no batch axis, or (eagerly, with
-            ``validate_domain_constraints``) contains NaN or Inf.
+        ``data[field_key]`` has shape ``(batch, *element_shape)``.  ``identities``
+        (``uint32 (batch, 4)``, see ``stream.identity_key``) key the records; None
+        numbers them with the record counter.  Every batch path (``op(batch)``,
+        ``op(dict)``, datarax's stage call ``_apply_on_raw``) runs this.
         """
-        del stats  # noise and dropout use no statistics
-        if not isinstance(batch, Batch):
-            raise TypeError(
-                f"{type(self).__name__}.apply_batch needs a Batch, got {type(batch).__name__}: "
-                "wrap arrays with a leading batch axis as Batch.from_parts(data={...})"
-            )
-        data = batch.data.get_value()
-        if batch.batch_size == 0 and not jax.tree.leaves(data):
-            return batch  # nothing to transform (datarax returns it too)
         images = self._source(data, batched=True, check_finite=False)
         batch_size = int(images.shape[0])
         if batch_size == 0:
             self._count(0)
-            return batch.with_data(self._route_output(data, images))
+            return self._route_output(data, images)
         if not self.stochastic and self.config.cacheable and _is_concrete(images):
             self._check_finite(images)
             program = batch_program(self._kernel, False, self.config.batch_strategy)
             compute = lambda: program(None, None, jnp.zeros((), jnp.int32), images, None)[0]  # noqa: E731
             output = self._cached(images, compute)
             self._count(batch_size)
-            return batch.with_data(self._route_output(data, output))
+            return self._route_output(data, output)
         check = self._wants_finite_check(images)
         program = batch_program(self._kernel, self.stochastic, self.config.batch_strategy, check)
         tally = self._skipped_count if self._kernel.is_identity() else self._applied_count
-        identities: Array | None = None
         base_key: Array | None = None
         counter: Array | None = None
         if self.stochastic:
-            identities = self._batch_identities(batch, batch_size)
             base_key, counter = self._base_key.get_value(), self._record_counter.get_value()
+        else:
+            identities = None
         output, counter, new_tally, finite = program(
             base_key, counter, tally.get_value(), images, identities
         )
         if check and not bool(finite):
             self._check_finite(images)  # counts the bad values and raises
-        if counter is not None:
-            self._record_counter.set_value(counter)
+        if self.stochastic and identities is None:  # the records took counter positions
+            assert counter is not None  # the program returns the advanced counter
+            try:
+                self._record_counter.set_value(counter)
+            except TraceContextError as error:
+                raise ValueError(self._frozen_counter_message("a batch call")) from error
         try:
             tally.set_value(new_tally)
         except TraceContextError:  # a closed-over operator under a plain JAX transform
             pass
-        return batch.with_data(self._route_output(data, output))
+        return self._route_output(data, output)
 
-    def __call__(self, batch: Batch) -> Batch:
-        """``apply_batch(batch)``."""
+    def apply_batch(self, batch: Any, stats: dict[str, Any] | None = None) -> Any:
+        """Transforms every record of ``batch``; returns a new batch of the same class.
+
+        ``batch`` is this project's ``Batch``, datarax's ``Batch`` (0.1.4 or
+        0.1.17), or any batch with that interface (``is_batch_like``).  The field
+        has shape ``(batch, *element_shape)``.  Other fields, states, metadata,
+        batch state and the validity mask pass through untouched; the input batch
+        is not modified.  Records are keyed by their metadata identity
+        (``(epoch, shard_id, index)``) when every record has an index, else by
+        the record counter.
+
+        An empty batch without any field (``Batch([])``) is returned as it is.
+
+        Raises:
+          KeyError: the field (or an auxiliary field) is missing.
+          TypeError: ``batch`` is not batch-like; the field is not a real numeric array.
+          ValueError: the field has no batch axis, or (eagerly, with
+            ``validate_domain_constraints``) contains NaN or Inf.
+        """
+        del stats  # noise and dropout use no statistics
+        if not is_batch_like(batch):
+            raise TypeError(
+                f"{type(self).__name__}.apply_batch needs a batch (datarax_ops.batch.Batch, "
+                "datarax's Batch, or any object with data/states Variables, batch_size and "
+                f"from_parts), got {_full_type_name(batch)}: wrap arrays with a leading batch "
+                "axis as Batch.from_parts(data={...}), or call op(dict) on a dict of arrays"
+            )
+        data = batch.data.get_value()
+        if batch.batch_size == 0 and not jax.tree.leaves(data):
+            return batch  # nothing to transform (datarax returns it too)
+        identities = self._batch_identities(batch, batch.batch_size) if self.stochastic else None
+        return with_data_like(batch, self._apply_records(data, identities))
+
+    def _apply_on_raw(
+        self,
+        data: dict,
+        states: Any,
+        stats: dict[str, Any] | None = None,
+        record_indices: Array | None = None,
+        epoch: Array | int | None = None,
+    ) -> tuple[dict, Any]:
+        """datarax's stage protocol: a dict of batched arrays in, ``(data, states)`` out.
+
+        datarax's ``Pipeline`` calls operator stages this way, with each record's
+        stable index (``record_indices``: int ``(batch,)``, traced inside its
+        compiled step) and, from datarax 0.1.17 on, its ``epoch`` (a scalar or one
+        per record, ``(batch,)``).  Record ``i``'s identity is ``(epoch, shard 0,
+        record_indices[i])`` (a missing epoch is 0), keyed by the same rule as
+        ``op(batch)`` with that metadata, so a record gets the same augmentation at
+        any batch size, and another epoch gets another.  Without indices the
+        records are numbered by the record counter.  ``states`` pass through.
+        """
+        del stats
+        identities = None
+        if self.stochastic and record_indices is not None:
+            indices = jnp.asarray(record_indices)
+            identities = stream.identity_words(0 if epoch is None else epoch, 0, indices)
+        return self._apply_records(data, identities), states
+
+    def __call__(self, batch: Any) -> Any:
+        """``apply_batch(batch)``; a plain dict of batched arrays gives a dict back.
+
+        datarax hands stages that are not called through ``_apply_on_raw`` the
+        dict of batched arrays: its records are numbered by the record counter.
+        """
+        if isinstance(batch, dict):
+            return self._apply_records(batch, None)
         return self.apply_batch(batch)
 
     # ------------------------------------------------------------------ #
@@ -674,18 +744,36 @@ class ImageOperator(nnx.Module):
         except TraceContextError:
             pass
 
+    def _frozen_counter_message(self, call: str) -> str:
+        return (
+            f"{type(self).__name__}: {call} under a JAX transform of a closed-over operator "
+            "cannot advance the record counter: pass random_params (from "
+            "generate_random_params), a record key, or metadata with an 'index' (record "
+            "indices, in datarax's stage call), or use nnx transforms"
+        )
+
     def _next_record_identity(self) -> Array:
-        """``uint32 (4,)``: the identity of the record counter's next record; advances it."""
+        """``uint32 (4,)``: the identity of the record counter's next record; advances it.
+
+        Under a plain JAX transform of a closed-over operator (``jax.vmap`` or
+        ``jax.jit`` around ``apply``) the counter cannot advance, and every record
+        would silently get the same noise.  That is an error, raised when the
+        transformed program runs (by an effectful callback, never dropped).
+        Only shapes are taken under ``jax.eval_shape`` (datarax 0.1.4 asks a
+        wrapped operator for its output structure that way), so there nothing is
+        computed and nothing is raised.
+        """
+        counter = self._record_counter[...]
+        identities, advanced = stream.counter_identities(counter, 1)
         try:
-            identities, self._record_counter[...] = stream.counter_identities(
-                self._record_counter[...], 1
-            )
-        except TraceContextError as error:
-            raise ValueError(
-                f"{type(self).__name__}.apply under a JAX transform of a closed-over operator "
-                "cannot advance the record counter: pass random_params (from "
-                "generate_random_params) or metadata with an 'index', or use nnx transforms"
-            ) from error
+            self._record_counter[...] = advanced
+        except TraceContextError:
+            message = self._frozen_counter_message("apply")
+
+            def refuse() -> None:
+                raise ValueError(message)
+
+            jax.debug.callback(refuse)
         return identities[0]
 
     def get_operation_stats(self) -> dict[str, int]:

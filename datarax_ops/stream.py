@@ -42,6 +42,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import ArrayLike
 
 Array = jax.Array
 
@@ -83,7 +84,7 @@ def threefry2x32(key: tuple[Array, Array], counter: tuple[Array, Array]) -> tupl
     return x0, x1
 
 
-def _split_index(index: Array) -> tuple[Array, Array]:
+def _split_index(index: ArrayLike) -> tuple[Array, Array]:
     """``(high word, low word)`` of non-negative integer indices (any integer dtype)."""
     index = jnp.asarray(index)
     if index.dtype.itemsize == 8:
@@ -141,7 +142,7 @@ def _materialised(keys: Array) -> Array:
     return lax.optimization_barrier(keys)
 
 
-def identity_words(epoch: Array, shard: Array, index: Array) -> Array:
+def identity_words(epoch: ArrayLike, shard: ArrayLike, index: ArrayLike) -> Array:
     """``uint32 (..., 4)`` identity words of (traced or concrete) integer arrays.
 
     ``index`` uses both words when it is 64-bit (x64); ``epoch`` and ``shard``

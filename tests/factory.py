@@ -71,3 +71,23 @@ def run_python(script: str, **env: str) -> str:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
+
+
+# A clearly visible strength for every mode (tests that need "some augmentation").
+_STRENGTH: dict[str, dict[str, Any]] = {
+    "gaussian": {"noise_std": 0.1},
+    "salt_pepper": {"salt_prob": 0.1, "pepper_prob": 0.1},
+    "poisson": {"lam_scale": 30.0},
+    "pixel": {"dropout_rate": 0.3},
+    "channel": {"dropout_rate": 0.5},
+}
+
+
+def mode_config(mode: str, **overrides: Any) -> Any:
+    """A stochastic config of ``mode`` (a name from ``dx.MODES``) on field ``"image"``,
+    at a visible strength; ``overrides`` replace any field."""
+    (entry,) = [m for m in dx.MODES if m.name == mode]
+    fields: dict[str, Any] = {"field_key": "image", "mode": mode, "stochastic": True}
+    fields.update(_STRENGTH.get(mode, {}))
+    fields.update(overrides)
+    return entry.config_class(**fields)

@@ -103,9 +103,16 @@ def test_nested_list_field_is_taken_as_an_array():
 @pytest.mark.parametrize(
     "batch", [jnp.ones((2, 4)), {"image": jnp.ones((2, 4))}], ids=["array", "dict"]
 )
-def test_apply_batch_needs_a_batch(batch):
-    with pytest.raises(TypeError, match=r"apply_batch needs a Batch.*Batch\.from_parts"):
-        _noise()(batch)
+def test_apply_batch_needs_a_batch_and_names_the_full_type(batch):
+    with pytest.raises(TypeError, match=r"apply_batch needs a batch.*Batch\.from_parts") as error:
+        _noise().apply_batch(batch)
+    full_name = f"{type(batch).__module__}.{type(batch).__qualname__}"
+    assert f"got {full_name}" in str(error.value)
+
+
+def test_calling_on_a_non_batch_non_dict_is_a_named_error():
+    with pytest.raises(TypeError, match=r"apply_batch needs a batch.*got jax"):
+        _noise()(jnp.ones((2, 4)))
 
 
 def test_empty_batch_without_fields_is_returned_unchanged():

@@ -20,13 +20,16 @@ EXAMPLES_DIR = pathlib.Path(__file__).resolve().parents[1] / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.py"))
 COVERED_ELSEWHERE = {"sharded.py": "tests/test_sharding.py"}
 # Examples that need an optional extra, and the module it provides.
-NEEDS_MODULE = {"grain_pipeline.py": "grain", "orbax_resume.py": "orbax.checkpoint"}
+NEEDS_MODULE = {
+    "grain_pipeline.py": "grain",
+    "orbax_resume.py": "orbax.checkpoint",
+    "datarax_pipeline.py": "datarax",
+}
 
 
 def test_examples_exist():
-    assert {"train_step.py", "grain_pipeline.py", "sharded.py", "orbax_resume.py"} <= {
-        path.name for path in EXAMPLES
-    }
+    expected = {"train_step.py", "grain_pipeline.py", "sharded.py", "orbax_resume.py"}
+    assert expected | {"datarax_pipeline.py"} <= {path.name for path in EXAMPLES}
     assert set(COVERED_ELSEWHERE) <= {path.name for path in EXAMPLES}
 
 

@@ -306,6 +306,44 @@ def _ignores_epoch_and_shard(op: Any, batch: Any, size: int) -> Array:
     return jnp.asarray([int(m.index) for m in metadata], jnp.uint32)
 
 
+# --------------------------------------------------------------------------- #
+# Wrong datarax conventions (the stage call, a record key as params)           #
+# --------------------------------------------------------------------------- #
+def _with_stage_arguments(operator: type, rewrite: Callable[[Any, Any, Any], tuple]) -> type:
+    """``operator`` whose stage call sees ``rewrite(data, record_indices, epoch)`` instead."""
+
+    class Wrong(operator):  # type: ignore[misc, valid-type]
+        def _apply_on_raw(self, data, states, stats=None, record_indices=None, epoch=None):
+            record_indices, epoch = rewrite(data, record_indices, epoch)
+            return super()._apply_on_raw(data, states, stats, record_indices, epoch)
+
+    Wrong.__name__ = operator.__name__
+    return Wrong
+
+
+def _epoch_dropped(data: Any, record_indices: Any, epoch: Any) -> tuple[Any, Any]:
+    return record_indices, None
+
+
+def _batch_positions(data: Any, record_indices: Any, epoch: Any) -> tuple[Any, Any]:
+    if record_indices is None:
+        return None, epoch
+    return jnp.arange(jnp.shape(record_indices)[0], dtype=jnp.int32), epoch
+
+
+def _record_key_ignored(operator: type) -> type:
+    """``operator`` whose ``apply`` treats a record key as no params (draws from its counter)."""
+
+    class Wrong(operator):  # type: ignore[misc, valid-type]
+        def apply(self, data, state, metadata, random_params=None, stats=None):
+            if isinstance(random_params, jax.Array):
+                random_params = None
+            return super().apply(data, state, metadata, random_params, stats)
+
+    Wrong.__name__ = operator.__name__
+    return Wrong
+
+
 NOISE = dx.NoiseOperator
 DROPOUT = dx.DropoutOperator
 ALL_NOISE = ("gaussian", "salt_pepper", "poisson")
@@ -440,6 +478,24 @@ VARIANTS: dict[str, Variant] = {
         DROPOUT,
         ALL_DROPOUT,
         lambda: _with_indices(DROPOUT, _ignores_epoch_and_shard),
+    ),
+    "stage_ignores_epoch": Variant(
+        "datarax's stage call: the epoch is ignored",
+        NOISE,
+        ALL_NOISE,
+        lambda: _with_stage_arguments(NOISE, _epoch_dropped),
+    ),
+    "stage_keys_batch_positions": Variant(
+        "datarax's stage call: records keyed by batch position, not record index",
+        DROPOUT,
+        ALL_DROPOUT,
+        lambda: _with_stage_arguments(DROPOUT, _batch_positions),
+    ),
+    "record_key_ignored": Variant(
+        "apply given a record's PRNG key draws from the counter instead",
+        NOISE,
+        ALL_NOISE,
+        lambda: _record_key_ignored(NOISE),
     ),
     "dropout_same_mask_every_record": Variant(
         "every record gets the same dropout mask",
