@@ -25,16 +25,16 @@ _EXPORTS: dict[str, str] = {
     "NoiseOperatorConfig": "datarax_ops.config",
     "OperatorConfig": "datarax_ops.config",
     "ChannelKernel": "datarax_ops.dropout",
-    "DropoutOperator": "datarax_ops.dropout",
+    "DropoutOperator": "datarax_ops.operator",
     "PixelKernel": "datarax_ops.dropout",
     "MODES": "datarax_ops.modes",
     "Mode": "datarax_ops.modes",
     "GaussianKernel": "datarax_ops.noise",
-    "NoiseOperator": "datarax_ops.noise",
+    "NoiseOperator": "datarax_ops.operator",
     "PoissonKernel": "datarax_ops.noise",
     "SaltPepperKernel": "datarax_ops.noise",
     "ImageOperator": "datarax_ops.operator",
-    "Kernel": "datarax_ops.operator",
+    "Kernel": "datarax_ops.kernel",
 }
 
 __all__ = [
@@ -82,7 +82,8 @@ if TYPE_CHECKING:
         NoiseOperatorConfig,
         OperatorConfig,
     )
-    from datarax_ops.dropout import ChannelKernel, DropoutOperator, PixelKernel
+    from datarax_ops.dropout import ChannelKernel, PixelKernel
+    from datarax_ops.kernel import Kernel
     from datarax_ops.modes import MODES, Mode
-    from datarax_ops.noise import GaussianKernel, NoiseOperator, PoissonKernel, SaltPepperKernel
-    from datarax_ops.operator import ImageOperator, Kernel
+    from datarax_ops.noise import GaussianKernel, PoissonKernel, SaltPepperKernel
+    from datarax_ops.operator import DropoutOperator, ImageOperator, NoiseOperator

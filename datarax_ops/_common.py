@@ -8,6 +8,7 @@ half-to-even and saturated.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeGuard
 
 import jax
@@ -17,6 +18,12 @@ import numpy as np
 from datarax_ops.reference.common import RANGE_255_THRESHOLD
 
 Array = jax.Array
+
+
+def full_type_name(value: object) -> str:
+    """``module.QualName`` of ``value``'s type: two classes named alike stay apart."""
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def uses_255_range(image: Array) -> Array:
@@ -31,6 +38,25 @@ def uses_255_range(image: Array) -> Array:
         return jnp.any(image > jnp.asarray(int(RANGE_255_THRESHOLD), image.dtype))
     # 1.5 is exact in every float dtype (bfloat16 and float16 included)
     return jnp.any(image > jnp.asarray(RANGE_255_THRESHOLD, image.dtype))
+
+
+def by_value_scale(image: Array, per_scale: Callable[[float], float]) -> Array:
+    """``per_scale(s)`` for the element's value scale ``s``: 255 for 0..255 data
+    (``uses_255_range``), else 1 (``reference.common.value_scale``).
+
+    A traced choice between two constants that ``per_scale`` computes in Python
+    (float64, then rounded once) so each is exactly what the reference uses.
+    """
+    return jnp.where(uses_255_range(image), per_scale(255.0), per_scale(1.0))
+
+
+def salt_pepper_values(
+    salt_value: float | None, pepper_value: float | None, image: Array
+) -> tuple[Array, float]:
+    """``(salt, pepper)`` for the element (``reference.common.salt_pepper_values``): a
+    ``None`` salt is its value scale (255 or 1, a float32 scalar), a ``None`` pepper 0."""
+    salt = by_value_scale(image, float) if salt_value is None else jnp.asarray(salt_value)
+    return salt, 0.0 if pepper_value is None else pepper_value
 
 
 def working_dtype(dtype: jnp.dtype) -> jnp.dtype:

@@ -29,6 +29,8 @@ from flax import struct
 from jax.tree_util import GetAttrKey
 
 from datarax_ops import stream
+from datarax_ops._common import full_type_name
+from datarax_ops.reference import stream as reference_stream
 
 PyTree = Any
 
@@ -116,19 +118,20 @@ def identity_array(metadata_list: Sequence[Any]) -> Any | None:
         return None
     if any(isinstance(v, jax.Array) for identity in identities for v in identity):
         return jnp.stack([stream.identity_words(*(jnp.asarray(v) for v in i)) for i in identities])
-    columns = []
-    for (name, bits), values in zip(_IDENTITY_BOUNDS, zip(*identities, strict=True), strict=True):
-        column = np.asarray(values)
-        in_range = column.dtype.kind in "iu" and bool(np.all(column >= 0))
-        if not (in_range and (bits == 64 or bool(np.all(column < 2**bits)))):
-            # the slow path: exact per-record checks, an error naming the first bad one
-            column = np.asarray(
-                [_host_int(v, name, bits, record) for record, v in enumerate(values)], object
-            )
-        columns.append(column.astype(np.uint64))
-    epoch, shard, index = columns
-    words = np.stack([epoch, shard, index >> np.uint64(32), index & np.uint64(0xFFFFFFFF)], -1)
-    return words.astype(np.uint32)
+    columns = [np.asarray(values) for values in zip(*identities, strict=True)]
+    if all(column.dtype.kind in "iu" for column in columns):
+        try:  # integer columns: the reference's packing checks the ranges at once
+            return reference_stream.identity_words(*columns)
+        except ValueError:
+            pass
+    # the slow path: exact per-record checks, an error naming the first bad record and field
+    checked = [
+        [_host_int(v, name, bits, record) for record, v in enumerate(values)]
+        for (name, bits), values in zip(
+            _IDENTITY_BOUNDS, zip(*identities, strict=True), strict=True
+        )
+    ]
+    return reference_stream.identity_words(*(np.asarray(c, object) for c in checked))
 
 
 @struct.dataclass
@@ -447,6 +450,16 @@ def is_batch_like(value: Any) -> bool:
         and callable(getattr(getattr(value, "states", None), "get_value", None))
         and hasattr(value, "batch_size")
         and callable(getattr(type(value), "from_parts", None))
+    )
+
+
+def not_a_batch(call: str, value: Any) -> TypeError:
+    """The error for ``call`` given something that is not batch-like; names its full type."""
+    return TypeError(
+        f"{call} needs a batch (datarax_ops.batch.Batch, datarax's Batch, or any object with "
+        f"data/states Variables, batch_size and from_parts), got {full_type_name(value)}: "
+        "wrap arrays with a leading batch axis as Batch.from_parts(data={...}), or call "
+        "op(dict) on a dict of arrays"
     )
 
 

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from datarax_ops import stream
 from datarax_ops._common import clip, float_range, from_working, to_working
-from datarax_ops.operator import ImageOperator, Kernel
+from datarax_ops.kernel import Kernel
 from datarax_ops.reference.config import DropoutOperatorConfig
 from datarax_ops.reference.dropout import channel_mask_shape
 
@@ -100,18 +100,3 @@ class ChannelKernel(DropoutKernelBase):
 
 
 DropoutKernel = PixelKernel | ChannelKernel
-
-
-class DropoutOperator(ImageOperator):
-    """Image dropout: ``mode`` "pixel" (each value) or "channel" (whole channels).
-
-    Example::
-
-        config = DropoutOperatorConfig(field_key="image", dropout_rate=0.2, mode="channel",
-                                       stochastic=True)
-        op = DropoutOperator(config, rngs=nnx.Rngs(0))
-        out = op(batch)
-    """
-
-    config: DropoutOperatorConfig
-    config_class = DropoutOperatorConfig

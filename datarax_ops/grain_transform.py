@@ -19,7 +19,7 @@ two ``uint32`` words ``(w0, w1)`` from it and the record's key is
 augmentation stream and grain's generator selects the record, with a 64-bit
 record identity (no collisions between 2**32 records of a long run).  The noise
 then follows from the record key exactly as in ``op(batch)``
-(``datarax_ops.operator.draw_and_apply``).  Consequences:
+(``datarax_ops.kernel.draw_and_apply``).  Consequences:
 
 * the augmented stream depends only on grain's seed, the sampler and the
   operator's base key: it is identical for 0, 1 or N worker processes and after
@@ -55,7 +55,8 @@ import numpy as np
 
 from datarax_ops import stream
 from datarax_ops._common import drop_field, get_field, set_field
-from datarax_ops.operator import ImageOperator, Kernel, draw_and_apply
+from datarax_ops.kernel import Kernel, draw_and_apply
+from datarax_ops.operator import ImageOperator
 
 try:  # grain >= 0.2.x: grain.transforms.RandomMap
     from grain.transforms import RandomMap as _RandomMapBase

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from datarax_ops.dropout import ChannelKernel, PixelKernel
+from datarax_ops.kernel import Kernel
 from datarax_ops.noise import GaussianKernel, PoissonKernel, SaltPepperKernel
-from datarax_ops.operator import Kernel
 from datarax_ops.reference.config import DropoutOperatorConfig, NoiseOperatorConfig
 
 

@@ -18,8 +18,15 @@ import jax
 import jax.numpy as jnp
 
 from datarax_ops import stream
-from datarax_ops._common import clip, float_range, from_working, to_working, uses_255_range
-from datarax_ops.operator import ImageOperator, Kernel
+from datarax_ops._common import (
+    by_value_scale,
+    clip,
+    float_range,
+    from_working,
+    salt_pepper_values,
+    to_working,
+)
+from datarax_ops.kernel import Kernel
 from datarax_ops.poisson import elementwise_quantile
 from datarax_ops.reference.config import NoiseOperatorConfig
 
@@ -92,11 +99,7 @@ def apply_salt_pepper(kernel: SaltPepperKernel, image: Array, params: Params) ->
     gradient; kept ones pass it through.
     """
     levels = params["noise_mask"].astype(jnp.float32)
-    if kernel.salt_value is None:
-        salt = jnp.where(uses_255_range(image), 255.0, 1.0)
-    else:
-        salt = jnp.asarray(kernel.salt_value)
-    pepper = 0.0 if kernel.pepper_value is None else kernel.pepper_value
+    salt, pepper = salt_pepper_values(kernel.salt_value, kernel.pepper_value, image)
     salt_below = jnp.float32(kernel.salt_prob)
     pepper_below = jnp.float32(kernel.salt_prob + kernel.pepper_prob)
     values = to_working(image)
@@ -173,18 +176,19 @@ def _shot_noise_jvp(
 def apply_poisson(kernel: PoissonKernel, image: Array, params: Params) -> Array:
     """Shot noise ``k * s / lam_scale``, ``k = F^-1(u; max(x, 0) * lam_scale / s)``; clip.
 
-    ``s`` is 255 for 0..255 data (max > 1.5), else 1.  See ``shot_noise`` for
-    the gradient and ``datarax_ops.poisson`` for the counts: float32 (Giles'
-    scheme: a bottom-up sum for small counts, Temme's asymptotic quantile
-    otherwise, an exact fallback for the rare rest), equal to the float64
-    reference except for ~1e-6 of values, each one count off at a level within
-    2.4e-7 of a CDF step (measured, ``tests/test_poisson_quantile.py``).
+    ``s`` is the value scale (``_common.by_value_scale``: 255 for 0..255 data,
+    else 1).  See ``shot_noise`` for the gradient and ``datarax_ops.poisson``
+    for the counts: float32 (Giles' scheme: a bottom-up sum for small counts,
+    Temme's asymptotic quantile otherwise, an exact fallback for the rare
+    rest), equal to the float64 reference except for ~1e-6 of values, each one
+    count off at a level within 2.4e-7 of a CDF step (measured,
+    ``tests/test_poisson_quantile.py``).
     """
     values = jnp.maximum(to_working(image), 0.0)
     dtype = values.dtype
-    is_255 = uses_255_range(image)
-    gain = jnp.where(is_255, kernel.lam_scale / 255.0, kernel.lam_scale).astype(dtype)
-    inverse_gain = jnp.where(is_255, 255.0 / kernel.lam_scale, 1.0 / kernel.lam_scale)
+    lam_scale = kernel.lam_scale
+    gain = by_value_scale(image, lambda s: lam_scale / s).astype(dtype)
+    inverse_gain = by_value_scale(image, lambda s: s / lam_scale)
     levels = params["poisson_samples"].astype(jnp.float32)
     noisy = shot_noise(values, levels, gain, inverse_gain.astype(dtype))
     return from_working(clip(noisy, kernel.clip_range), image.dtype)
@@ -209,18 +213,3 @@ class PoissonKernel(Kernel):
 
 
 NoiseKernel = GaussianKernel | SaltPepperKernel | PoissonKernel
-
-
-class NoiseOperator(ImageOperator):
-    """Image noise augmentation: ``mode`` is "gaussian", "salt_pepper" or "poisson".
-
-    Example::
-
-        config = NoiseOperatorConfig(field_key="image", mode="gaussian", noise_std=0.05,
-                                     stochastic=True)
-        op = NoiseOperator(config, rngs=nnx.Rngs(0))
-        noisy = op(batch)           # Batch in, Batch out; jit with nnx.jit
-    """
-
-    config: NoiseOperatorConfig
-    config_class = NoiseOperatorConfig

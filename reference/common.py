@@ -37,6 +37,24 @@ def uses_255_range(image: np.ndarray) -> bool:
     return bool(finite_or_inf.size) and bool(finite_or_inf.max() > RANGE_255_THRESHOLD)
 
 
+def value_scale(image: np.ndarray) -> float:
+    """``s``, the image's value scale: 255.0 for 0..255 data (``uses_255_range``), else 1.0.
+
+    Salt & pepper's automatic salt value is ``s``; poisson counts photons of ``x / s``.
+    """
+    return 255.0 if uses_255_range(image) else 1.0
+
+
+def salt_pepper_values(
+    salt_value: float | None, pepper_value: float | None, image: np.ndarray
+) -> tuple[float, float]:
+    """The (salt, pepper) values for ``image``: a ``None`` salt is ``value_scale(image)``
+    (255 for 0..255 data, else 1), a ``None`` pepper is 0."""
+    salt = value_scale(image) if salt_value is None else salt_value
+    pepper = 0.0 if pepper_value is None else pepper_value
+    return float(salt), float(pepper)
+
+
 def to_working(image: np.ndarray) -> np.ndarray:
     """The image as float64, the spec's working precision.  Shape unchanged."""
     return np.asarray(image).astype(np.float64)

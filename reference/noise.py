@@ -25,9 +25,10 @@ from .common import (
     from_working,
     params_shape,
     poisson_quantile,
+    salt_pepper_values,
     to_working,
     uniform_levels,
-    uses_255_range,
+    value_scale,
 )
 from .config import NoiseOperatorConfig
 
@@ -77,19 +78,6 @@ def draw_salt_pepper(
     return {"noise_mask": uniform_levels(rng, params_shape(element_shape, batch_size))}
 
 
-def salt_pepper_values(config: NoiseOperatorConfig, image: np.ndarray) -> tuple[float, float]:
-    """The (salt, pepper) values for ``image``.
-
-    ``salt_value=None`` means 255 when the image is 0..255 data (max > 1.5),
-    else 1.0; ``pepper_value=None`` means 0.0.
-    """
-    salt = config.salt_value
-    if salt is None:
-        salt = 255.0 if uses_255_range(image) else 1.0
-    pepper = 0.0 if config.pepper_value is None else config.pepper_value
-    return float(salt), float(pepper)
-
-
 def salt_pepper_thresholds(config: NoiseOperatorConfig) -> tuple[np.float32, np.float32]:
     """The two thresholds on the uniform level, rounded to float32.
 
@@ -102,7 +90,7 @@ def salt_pepper_thresholds(config: NoiseOperatorConfig) -> tuple[np.float32, np.
 def apply_salt_pepper(config: NoiseOperatorConfig, image: np.ndarray, params: Params) -> np.ndarray:
     """Replaces each value by salt, pepper or nothing by its level ``u``, then clips."""
     levels = np.asarray(params["noise_mask"], dtype=PARAM_FLOAT)
-    salt, pepper = salt_pepper_values(config, image)
+    salt, pepper = salt_pepper_values(config.salt_value, config.pepper_value, image)
     salt_below, pepper_below = salt_pepper_thresholds(config)
     values = to_working(image)
     values = np.where(levels < salt_below, salt, np.where(levels < pepper_below, pepper, values))
@@ -127,22 +115,17 @@ def draw_poisson(
     return {"poisson_samples": uniform_levels(rng, params_shape(element_shape, batch_size))}
 
 
-def poisson_scale(image: np.ndarray) -> float:
-    """``s``: 255 for 0..255 data (max > 1.5), else 1."""
-    return 255.0 if uses_255_range(image) else 1.0
-
-
 def apply_poisson(config: NoiseOperatorConfig, image: np.ndarray, params: Params) -> np.ndarray:
     """Shot noise: ``k * s / lam_scale`` with ``k = F^-1(u; lam)``, then clip.
 
-    ``lam = max(x, 0) * (lam_scale / s)`` with ``s`` from ``poisson_scale``:
+    ``lam = max(x, 0) * (lam_scale / s)`` with ``s = value_scale(image)`` (``common``):
     negative inputs are raised to 0.  The output has mean ``x`` and variance
     ``x * s / lam_scale``: a larger ``lam_scale`` gives *less* relative noise
     (the seed page's "higher = more noise" contradicts its own formula
     ``Poisson(x * lam_scale) / lam_scale``; the formula is what is specified).
     NaN stays NaN, +inf stays +inf (before clipping).
     """
-    scale = poisson_scale(image)
+    scale = value_scale(image)
     values = np.maximum(to_working(image), 0.0)
     lam = values * (config.lam_scale / scale)
     counts = poisson_quantile(params["poisson_samples"], lam)

@@ -163,6 +163,14 @@ def identity_words(
     Raises ``ValueError`` for a negative value, an epoch or shard of ``2**32`` or
     more, or an index of ``2**64`` or more.
     """
+    columns = np.broadcast_arrays(*(np.asarray(v) for v in (epoch, shard, index)))
+    if all(c.dtype.kind in "iu" for c in columns) and all(
+        bool(np.all(c >= 0)) for c in columns
+    ):  # integer arrays (the common case): checked and packed without a Python loop
+        epoch, shard, index = columns
+        if bool(np.all(epoch < 2**32)) and bool(np.all(shard < 2**32)):
+            high, low = _split_index(index)
+            return np.stack([epoch.astype(_U32), shard.astype(_U32), high, low], axis=-1)
     epoch, shard, index = np.broadcast_arrays(
         *(np.asarray(v, dtype=object) for v in (epoch, shard, index))
     )

@@ -11,7 +11,7 @@ import pytest
 from flax import nnx
 
 import datarax_ops as dx
-from datarax_ops.operator import TRACE_COUNTS
+from datarax_ops.kernel import TRACE_COUNTS
 from tests.factory import batch_of, make_operator, operator_class, run_batch, run_python
 
 NOISE_MODES = tuple(m.name for m in dx.MODES if m.config_class is dx.NoiseOperatorConfig)

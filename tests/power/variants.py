@@ -18,10 +18,11 @@ import jax
 import jax.numpy as jnp
 
 import datarax_ops as dx
+from datarax_ops import _common as common_module
 from datarax_ops import dropout as dropout_modes
 from datarax_ops import noise as noise_modes
 from datarax_ops import stream
-from datarax_ops._common import clip, from_working, to_working
+from datarax_ops._common import clip, from_working, salt_pepper_values, to_working
 
 Array = jax.Array
 
@@ -103,12 +104,8 @@ class SaltPepperSwapped(noise_modes.SaltPepperKernel):
 
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
         levels = params["noise_mask"]
-        salt = (
-            jnp.where(noise_modes.uses_255_range(image), 255.0, 1.0)
-            if self.salt_value is None
-            else jnp.asarray(self.salt_value)
-        )
-        pepper = jnp.asarray(0.0 if self.pepper_value is None else self.pepper_value)
+        salt, pepper_value = salt_pepper_values(self.salt_value, self.pepper_value, image)
+        pepper = jnp.asarray(pepper_value)
         values = to_working(image)
         values = jnp.where(
             levels < jnp.float32(self.salt_prob),
@@ -154,12 +151,12 @@ class WrongRangeRule:
         raise NotImplementedError
 
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
-        original = noise_modes.uses_255_range
-        noise_modes.uses_255_range = self.range_rule
+        original = common_module.uses_255_range
+        common_module.uses_255_range = self.range_rule
         try:
             return super().apply(image, params)  # type: ignore[misc]
         finally:
-            noise_modes.uses_255_range = original
+            common_module.uses_255_range = original
 
 
 class AutoThresholdMoved(WrongRangeRule):
