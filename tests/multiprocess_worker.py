@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="the coordinator's port (--processes 2)")
     args = parser.parse_args(argv)
     if args.processes > 1:
-        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        if "jax_cpu_collectives_implementation" in getattr(jax.config, "values", {}):
+            jax.config.update("jax_cpu_collectives_implementation", "gloo")  # else the default
         address = f"127.0.0.1:{args.port}"
         jax.distributed.initialize(
             coordinator_address=address,
