@@ -1,4 +1,5 @@
-"""One JAX process of ``tests/test_multiprocess.py``: run as a script, never imported by pytest.
+"""One JAX process of ``tests/test_multiprocess.py``, run as a script (pytest does not collect
+it; the test imports it only for its constants).
 
     python tests/multiprocess_worker.py OUT_DIR --processes N --process-id I [--port PORT]
 
