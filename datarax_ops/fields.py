@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from datarax_ops import buckets
 from datarax_ops._common import drop_field, full_type_name, get_field, has_field, set_field
 
 Array = jax.Array
@@ -76,9 +77,10 @@ class FieldRoute:
         )
 
     def source(
-        self, data: Any, *, batched: bool, as_array: Callable[[Any], Any] = jnp.asarray
+        self, data: Any, *, batched: bool, as_array: Callable[[Any], Any] = buckets.to_device
     ) -> Any:
-        """The field to transform, as ``as_array`` makes it (JAX by default, NumPy for grain).
+        """The field to transform, as ``as_array`` makes it (a JAX array by default, put on
+        the device without compiling per shape; NumPy for grain).
 
         Raises:
           TypeError: ``data`` is not a dict; the field is not a real numeric array.

@@ -35,11 +35,14 @@ advance the operator's record counter or its ``get_operation_stats`` counters:
 in a grain pipeline, the grain iterator's state is the checkpoint.
 
 **Compiling.**  One jitted program per kernel (the mode and its parameters),
-shared by all transforms with the same config, compiled once per image shape
-and dtype; the base key, the two words and the image are arguments, so no
-record recompiles.  Computation is pinned to the CPU by default (``platform``),
-so a pipeline gives the same bits whether it runs in the trainer process or in
-workers, and workers do not touch an accelerator (on a GPU host also set
+shared by all transforms with the same config; the base key, the two words
+and the image are arguments, so no record recompiles.  The first image shape
+and dtype run exactly; records of any other shape are padded to their size
+bucket (``datarax_ops.buckets``), so a dataset of varied sizes compiles at most
+two programs per doubling of the image size, with the same output bits.
+Computation is pinned to the CPU by default (``platform``), so a pipeline
+gives the same bits whether it runs in the trainer process or in workers, and
+workers do not touch an accelerator (on a GPU host also set
 ``JAX_PLATFORMS=cpu`` in the environment the workers are spawned with, so they
 do not initialise the GPU backend at all).
 """
@@ -50,11 +53,10 @@ import functools
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from datarax_ops import stream
-from datarax_ops._common import drop_field, get_field, set_field
+from datarax_ops import buckets, stream
+from datarax_ops.fields import FieldRoute
 from datarax_ops.kernel import Kernel, draw_and_apply
 from datarax_ops.operator import ImageOperator
 
@@ -92,11 +94,7 @@ def _record_program(kernel: Kernel, stochastic: bool) -> Any:
     """
 
     def program(base_key: Array, words: Array, image: Array) -> Array:
-        if stochastic:
-            k0, k1 = stream.threefry2x32((base_key[0], base_key[1]), (words[0], words[1]))
-            key = jnp.stack([k0, k1])
-        else:
-            key = stream.fixed_pattern_key()
+        key = stream.words_key(base_key, words) if stochastic else stream.fixed_pattern_key()
         return draw_and_apply(kernel, key, image)
 
     return jax.jit(program)
@@ -137,11 +135,7 @@ class OperatorRandomMap(_RandomMapBase):  # type: ignore[misc, valid-type]
             if self.stochastic
             else np.zeros(2, np.uint32)
         )
-        self.field_key: str = config.field_key
-        self.target_key: str = config.target_key or config.field_key
-        self.auxiliary_fields: tuple[str, ...] = tuple(config.auxiliary_fields or ())
-        self.preserve_auxiliary = bool(config.preserve_auxiliary)
-        self.validate_domain = bool(config.validate_domain_constraints)
+        self.fields = FieldRoute.from_config(config)
         self.platform = platform
 
     def __repr__(self) -> str:
@@ -156,34 +150,15 @@ class OperatorRandomMap(_RandomMapBase):  # type: ignore[misc, valid-type]
 
     def random_map(self, element: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         """The record with its field augmented; randomness from grain's ``rng``."""
-        if not isinstance(element, dict):
-            raise TypeError(f"a record must be a dict, got {type(element).__name__}")
-        image = np.asarray(get_field(element, self.field_key))
-        dtype = image.dtype
-        if dtype == np.bool_ or not (
-            jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
-        ):
-            raise TypeError(
-                f"field {self.field_key!r} has dtype {dtype}; image operators need a real "
-                "floating or integer dtype"
-            )
-        for aux in self.auxiliary_fields:
-            get_field(element, aux)  # KeyError if missing
-        if self.validate_domain and jnp.issubdtype(dtype, jnp.floating):
-            bad = int(image.size - np.count_nonzero(np.isfinite(image.astype(np.float32))))
-            if bad:
-                raise ValueError(
-                    f"field {self.field_key!r} has {bad} NaN/Inf values; clean the input or "
-                    "set validate_domain_constraints=False to let them propagate"
-                )
+        image = self.fields.source(element, batched=False, as_array=np.asarray)
+        self.fields.check_finite(image)
         words = key_words_from_generator(rng) if self.stochastic else np.zeros(2, np.uint32)
+        program = _record_program(self.kernel, self.stochastic)
+        padded, restore = buckets.prepare(program, image, batched=False)  # any size
         device = self._device()
-        arguments = (self.base_key, words, image)
+        arguments = (self.base_key, words, padded)
         if device is not None:
             arguments = jax.device_put(arguments, device)
-        output: Any = np.asarray(_record_program(self.kernel, self.stochastic)(*arguments))
-        record = set_field(element, self.target_key, output)
-        if not self.preserve_auxiliary:
-            for aux in self.auxiliary_fields:
-                record = drop_field(record, aux)
+        output: Any = restore(np.asarray(program(*arguments)))
+        record = self.fields.route(element, output)
         return record

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from datarax_ops import params, records, stream
+from datarax_ops import buckets, params, records, stream
 from datarax_ops._common import get_field, is_prng_key, record_key_data
 from datarax_ops.batch import is_batch_like, not_a_batch, with_data_like
 from datarax_ops.bookkeeping import DataStatistics, OutputCache, set_if_mutable
@@ -126,20 +126,25 @@ class ImageOperator(nnx.Module):
         image = self._fields.source(data, batched=False)
         self._fields.check_finite(image)
         _, apply_fn, draw_and_apply_fn = element_programs(self._kernel)
-        if not self.stochastic:
-            output = draw_and_apply_fn(stream.fixed_pattern_key(), image)
-        elif is_prng_key(random_params):
-            output = draw_and_apply_fn(record_key_data(random_params), image)
-        elif random_params is not None:
+        if self.stochastic and random_params is not None and not is_prng_key(random_params):
             given = params.checked_params(self._kernel, random_params, tuple(image.shape))
             output = apply_fn(image, given)
-        else:
-            identity = records.identity_of(metadata)
-            if identity is None:
-                identity = records.next_identity(self._record_counter, type(self).__name__)
-            output = draw_and_apply_fn(stream.identity_key(self._base_key[...], identity), image)
+        else:  # any element shape: its size bucket's program (datarax_ops.buckets)
+            key = self._element_key(random_params, metadata)
+            output = buckets.call(draw_and_apply_fn, key, image)
         self._count(1)
         return self._fields.route(data, output), state, metadata
+
+    def _element_key(self, random_params: Any, metadata: Any) -> Array:
+        """One element's record key: the fixed pattern, the key given, or its identity's."""
+        if not self.stochastic:
+            return stream.fixed_pattern_key()
+        if is_prng_key(random_params):
+            return record_key_data(random_params)
+        identity = records.identity_of(metadata)
+        if identity is None:
+            identity = records.next_identity(self._record_counter, type(self).__name__)
+        return stream.identity_key(self._base_key[...], identity)
 
     # ----- batches ----------------------------------------------------------
     def _apply_records(self, data: dict, identities: Array | None) -> dict:
@@ -154,9 +159,10 @@ class ImageOperator(nnx.Module):
         else:  # a deterministic, cacheable operator on concrete input
             self._fields.check_finite(images)
             program = batch_program(self._kernel, False, self.config.batch_strategy)
+            padded, restore = buckets.prepare(program, images, batched=True)
             no_tally = jnp.zeros((), jnp.int32)
             output = self._cache.lookup(
-                images, lambda: program(None, None, no_tally, images, None)[0]
+                images, lambda: restore(program(None, None, no_tally, padded, None)[0])
             )
             self._count(images.shape[0])
         return self._fields.route(data, output)
@@ -170,9 +176,11 @@ class ImageOperator(nnx.Module):
         counter = self._record_counter.get_value() if self.stochastic else None
         if not self.stochastic:
             identities = None
+        padded, restore = buckets.prepare(program, images, batched=True)  # eager: size buckets
         output, counter, new_tally, finite = program(
-            base_key, counter, tally.get_value(), images, identities
+            base_key, counter, tally.get_value(), padded, identities
         )
+        output = restore(output)
         if check and not bool(finite):
             self._fields.check_finite(images)  # counts the bad values and raises
         if counter is not None and identities is None:  # the records took counter positions

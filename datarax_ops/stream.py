@@ -104,8 +104,21 @@ def record_key(base_key: Array, index: Array) -> Array:
     Returns:
       Raw key data; for 32-bit indices equal to ``jax.random.fold_in``.
     """
+    return words_key(base_key, _split_index(index))
+
+
+def words_key(base_key: Array, words: tuple[Array, Array] | Array) -> Array:
+    """Keys of records named by two ``uint32`` words ``(w0, w1)`` under ``base_key``:
+    ``threefry2x32(base, (w0, w1))``, ``uint32 w0.shape + (2,)``.
+
+    ``record_key`` names record ``i`` by ``(i >> 32, i & 0xffffffff)``; the grain
+    transform by two words drawn from grain's per-record generator.  ``words`` is a
+    pair of arrays or one array whose last axis holds the two words.
+    """
     base_key = jnp.asarray(base_key, jnp.uint32)
-    y0, y1 = threefry2x32((base_key[0], base_key[1]), _split_index(index))
+    if not isinstance(words, tuple):
+        words = (jnp.asarray(words)[..., 0], jnp.asarray(words)[..., 1])
+    y0, y1 = threefry2x32((base_key[0], base_key[1]), words)
     return _materialised(jnp.stack([y0, y1], axis=-1))
 
 

@@ -3,7 +3,7 @@
 Layers, each importing only those at or below it (README, "Design"):
 
 0. ``reference`` (NumPy only), ``errors``, ``config``, ``_common``, ``stream``;
-1. ``poisson``, ``kernel``;
+1. ``poisson``, ``kernel``, ``buckets``;
 2. the mode modules ``noise``, ``dropout``;
 3. ``modes`` (the one list of modes);
 4. the operator's helpers: ``batch``, ``fields``, ``records``, ``params``, ``bookkeeping``,
@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "stream": 0,
     "poisson": 1,
     "kernel": 1,
+    "buckets": 1,
     "noise": 2,
     "dropout": 2,
     "modes": 3,
