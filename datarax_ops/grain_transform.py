@@ -35,11 +35,14 @@ advance the operator's record counter or its ``get_operation_stats`` counters:
 in a grain pipeline, the grain iterator's state is the checkpoint.
 
 **Compiling.**  One jitted program per kernel (the mode and its parameters),
-shared by all transforms with the same config, compiled once per image shape
-and dtype; the base key, the two words and the image are arguments, so no
-record recompiles.  Computation is pinned to the CPU by default (``platform``),
-so a pipeline gives the same bits whether it runs in the trainer process or in
-workers, and workers do not touch an accelerator (on a GPU host also set
+shared by all transforms with the same config; the base key, the two words
+and the image are arguments, so no record recompiles.  The first image shape
+and dtype run exactly; records of any other shape are padded to their size
+bucket (``datarax_ops.buckets``), so a dataset of varied sizes compiles at most
+two programs per doubling of the image size, with the same output bits.
+Computation is pinned to the CPU by default (``platform``), so a pipeline
+gives the same bits whether it runs in the trainer process or in workers, and
+workers do not touch an accelerator (on a GPU host also set
 ``JAX_PLATFORMS=cpu`` in the environment the workers are spawned with, so they
 do not initialise the GPU backend at all).
 """
@@ -53,7 +56,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from datarax_ops import stream
+from datarax_ops import buckets, stream
 from datarax_ops._common import drop_field, get_field, set_field
 from datarax_ops.operator import ImageOperator, Kernel, draw_and_apply
 
@@ -176,11 +179,13 @@ class OperatorRandomMap(_RandomMapBase):  # type: ignore[misc, valid-type]
                     "set validate_domain_constraints=False to let them propagate"
                 )
         words = key_words_from_generator(rng) if self.stochastic else np.zeros(2, np.uint32)
+        program = _record_program(self.kernel, self.stochastic)
+        padded, restore = buckets.prepare(program, image, batched=False)  # any size
         device = self._device()
-        arguments = (self.base_key, words, image)
+        arguments = (self.base_key, words, padded)
         if device is not None:
             arguments = jax.device_put(arguments, device)
-        output: Any = np.asarray(_record_program(self.kernel, self.stochastic)(*arguments))
+        output: Any = restore(np.asarray(program(*arguments)))
         record = set_field(element, self.target_key, output)
         if not self.preserve_auxiliary:
             for aux in self.auxiliary_fields:

@@ -31,7 +31,7 @@ import numpy as np
 from flax import nnx
 from flax.errors import TraceContextError
 
-from datarax_ops import stream
+from datarax_ops import buckets, stream
 from datarax_ops._common import as_typed_key, drop_field, get_field, has_field, set_field
 from datarax_ops.batch import Batch, identity_array
 from datarax_ops.errors import ParamsKeyError, RngStreamError
@@ -484,7 +484,7 @@ class ImageOperator(nnx.Module):
             raise TypeError(f"data must be a dict of arrays, got {type(data).__name__}")
         image = get_field(data, self.config.field_key)
         _check_numeric(image, self.config.field_key)
-        image = jnp.asarray(image)
+        image = buckets.to_device(image)  # any shape: NumPy input compiles nothing
         if batched and image.ndim == 0:
             raise ValueError(
                 f"batch field {self.config.field_key!r} needs a batch axis, got a scalar"
@@ -550,15 +550,15 @@ class ImageOperator(nnx.Module):
         del stats  # noise and dropout use no statistics
         image = self._source(data, batched=False)
         _, apply_fn, draw_and_apply_fn = element_programs(self._kernel)
-        if not self.stochastic:
-            output = draw_and_apply_fn(stream.fixed_pattern_key(), image)
+        if not self.stochastic:  # buckets.call: eager shapes share bucket programs
+            output = buckets.call(draw_and_apply_fn, stream.fixed_pattern_key(), image)
         elif random_params is not None:
             output = apply_fn(image, self._checked_params(random_params, tuple(image.shape)))
         else:
             identities = identity_array([metadata])
             identity = self._next_record_identity() if identities is None else identities[0]
             key = stream.identity_key(self._base_key[...], identity)
-            output = draw_and_apply_fn(key, image)
+            output = buckets.call(draw_and_apply_fn, key, image)
         self._count(1)
         return self._route_output(data, output), state, metadata
 
@@ -628,7 +628,11 @@ class ImageOperator(nnx.Module):
         if not self.stochastic and self.config.cacheable and _is_concrete(images):
             self._check_finite(images)
             program = batch_program(self._kernel, False, self.config.batch_strategy)
-            compute = lambda: program(None, None, jnp.zeros((), jnp.int32), images, None)[0]  # noqa: E731
+
+            def compute() -> Array:
+                padded, restore = buckets.prepare(program, images, batched=True)
+                return restore(program(None, None, jnp.zeros((), jnp.int32), padded, None)[0])
+
             output = self._cached(images, compute)
             self._count(batch_size)
             return batch.with_data(self._route_output(data, output))
@@ -641,9 +645,11 @@ class ImageOperator(nnx.Module):
         if self.stochastic:
             identities = self._batch_identities(batch, batch_size)
             base_key, counter = self._base_key.get_value(), self._record_counter.get_value()
+        padded, restore = buckets.prepare(program, images, batched=True)  # eager: shape buckets
         output, counter, new_tally, finite = program(
-            base_key, counter, tally.get_value(), images, identities
+            base_key, counter, tally.get_value(), padded, identities
         )
+        output = restore(output)
         if check and not bool(finite):
             self._check_finite(images)  # counts the bad values and raises
         if counter is not None:
