@@ -13,11 +13,13 @@ verify     the main job: `datarax-ops verify`, every mode against scipy.stats an
            reference on this machine's backend; verdict table + datarax-ops-report.html
 demo       `datarax-ops demo`: every mode at several strengths on a picture (PNG)
 bench      speed: every mode, dtype and shape against a jitted copy of the same array,
-           interleaved rounds (python -m datarax_ops.bench; `-- --quick` to try it);
+           interleaved rounds, and 1,000 records of random sizes through the grain transform
+           (python -m datarax_ops.bench; `-- --quick` to try it);
            writes JSON + Markdown to bench-results/.  Speed claims come from here only.
-bench_datarax  the same benchmark against datarax==0.1.17's operators (Python 3.12),
-           for the side-by-side column, then one datarax Pipeline.step() with datarax's
-           stage or ours (python -m datarax_ops.bench_pipeline)
+bench_datarax  the same benchmark against datarax==0.1.17's operators (Python 3.12), for
+           the side-by-side column, with albumentations==2.0.8 beside the records workload;
+           then one datarax Pipeline.step() with datarax's stage or ours
+           (python -m datarax_ops.bench_pipeline)
 dieharder  dieharder -a on the raw random stream (needs the dieharder binary; ~30 min, ~250 GB)
 browser    (not in CI) the verify HTML report opened in headless Chromium: images load, no
            console errors, every mode's section; saves a full-page screenshot
@@ -52,6 +54,7 @@ DATARAX_SEED_REQUIREMENTS = [
     "pyyaml>=6",
     "tomli-w>=1",
 ]
+ALBUMENTATIONS_VERSION = "2.0.8"  # the per-record side-by-side of the bench's records workload
 
 
 def _pyenv_interpreters_first() -> None:
@@ -215,22 +218,26 @@ def _bench_env() -> dict[str, str]:
 def bench(session: nox.Session) -> None:
     """Times every case against a jitted copy; writes bench-results/*.json and *.md.
 
-    Options after ``--``: --quick, --modes, --dtypes, --shapes, --rounds, --out
-    (python -m datarax_ops.bench --help).
+    Options after ``--``: --quick, --modes, --dtypes, --shapes, --rounds, --records,
+    --records-only, --out (python -m datarax_ops.bench --help).
     """
-    _install(session)
+    _install(session, "grain")  # the records workload runs the grain transform
     session.run("python", "-m", "datarax_ops.bench", *session.posargs, env=_bench_env())
 
 
 @nox.session(python="3.12")
 def bench_datarax(session: nox.Session) -> None:
-    """The same benchmark with datarax's NoiseOperator / DropoutOperator (--impl datarax).
+    """The same benchmark with datarax's NoiseOperator / DropoutOperator (--impl datarax),
+    and albumentations' closest transforms beside datarax_ops' grain transform on the
+    same records (the records workload; ``-- --records-only`` runs just that).
 
     datarax 0.1.17 needs jax >= 0.11.1, so this venv's jax may differ from the
     bench session's (both are recorded); ``-- --impl datarax_ops`` runs
     datarax_ops in this same venv for a same-versions comparison.
     """
-    session.install("-e", ".", f"datarax=={DATARAX_VERSION}")
+    session.install(
+        "-e", ".[grain]", f"datarax=={DATARAX_VERSION}", f"albumentations=={ALBUMENTATIONS_VERSION}"
+    )
     session.run(
         "python",
         "-m",

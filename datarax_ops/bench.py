@@ -622,9 +622,13 @@ def render_markdown(report: dict[str, Any]) -> str:
         "temp = XLA temporary buffer of the compiled step (`memory_analysis()`), "
         "also as a multiple of the input's bytes; ref = NumPy reference draw + apply_batch.",
         "",
-        markdown_table(CASE_HEADER, [case_row(r) for r in report["cases"]]),
-        "",
     ]
+    if report["cases"]:
+        lines += [markdown_table(CASE_HEADER, [case_row(r) for r in report["cases"]]), ""]
+    if "records" in report:
+        from datarax_ops import bench_records
+
+        lines += bench_records.render_records(report["records"])
     fixed = report.get("fixed_cost")
     if fixed:
         rows = [
@@ -744,12 +748,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"seconds of timed rounds per case before it stops early (at least {MIN_ROUNDS} "
         f"rounds; 0 = no limit; default {CASE_BUDGET_S:.0f})",
     )
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=None,
+        help="varied-size uint8 records through the grain transform, one at a time "
+        "(default 1000, sides 64..1024; with --quick 12, sides 96..160; 0 = skip)",
+    )
+    parser.add_argument(
+        "--records-only", action="store_true", help="only the records workload (no case table)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
     args = parser.parse_args(argv)
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds must be >= 1")
     if args.ref_rounds is not None and args.ref_rounds < 0:
         parser.error("--ref-rounds must be >= 0")
+    if args.records is not None and args.records < 0:
+        parser.error("--records must be >= 0")
     return args
 
 
@@ -769,12 +785,14 @@ def not_available(case: Case, error: BaseException) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from datarax_ops import bench_records
+
     args = parse_args(argv)
     shapes = args.shapes or (QUICK_SHAPES if args.quick else FULL_SHAPES)
     rounds = args.rounds or (QUICK_ROUNDS if args.quick else FULL_ROUNDS)
     modes = args.modes or (QUICK_MODES if args.quick else tuple(MODES))
     impl = load_impl(args.impl)
-    cases, skipped = build_cases(modes, args.dtypes, shapes)
+    cases, skipped = ([], []) if args.records_only else build_cases(modes, args.dtypes, shapes)
     started = time.perf_counter()
     report: dict[str, Any] = {
         "impl": impl.name,
@@ -801,10 +819,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as error:  # a case the implementation cannot express
             result = not_available(case, error)
         report["cases"].append(result)
-    print("fixed cost per call", file=sys.stderr, flush=True)
-    report["fixed_cost"] = measure_fixed_costs(
-        impl, QUICK_FIXED_CALLS if args.quick else FULL_FIXED_CALLS
-    )
+    if not args.records_only:
+        print("fixed cost per call", file=sys.stderr, flush=True)
+        report["fixed_cost"] = measure_fixed_costs(
+            impl, QUICK_FIXED_CALLS if args.quick else FULL_FIXED_CALLS
+        )
+    records = dict(bench_records.QUICK if args.quick else bench_records.FULL)
+    if args.records is not None:
+        records["count"] = args.records
+    if records["count"]:
+        report["records"] = bench_records.measure_records(modes, **records)
     report["wall_s"] = time.perf_counter() - started
 
     markdown = render_markdown(report)

@@ -51,6 +51,7 @@ LAYERS: dict[str, int] = {
     "conformance": 7,
     "bench": 7,
     "bench_pipeline": 7,
+    "bench_records": 7,
     "accelerator_run": 7,
     "cli": 7,
     "__main__": 7,
