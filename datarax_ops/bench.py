@@ -34,12 +34,9 @@ import argparse
 import dataclasses
 import datetime
 import importlib
-import importlib.metadata
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from datarax_ops.environment import environment, package_version
 
 # --------------------------------------------------------------------------- #
 # What is measured                                                             #
@@ -233,7 +232,7 @@ def load_impl(name: str) -> Impl:
             },
             batch_cls=datarax.Batch,
             config_extras={"stream_name": "default"},
-            versions={"datarax": _version("datarax")},
+            versions={"datarax": package_version("datarax")},
         )
     raise ValueError(f"unknown implementation {name!r}; choose from {IMPLS}")
 
@@ -465,59 +464,15 @@ def measure_fixed_costs(impl: Impl, calls: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- #
 # Machine                                                                      #
 # --------------------------------------------------------------------------- #
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else ``platform.processor()``."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_revision() -> str | None:
-    """``git describe --always --dirty`` of the working directory, or None."""
-    try:
-        described = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return described.stdout.strip() or None
-
-
 def machine_info(impl: Impl) -> dict[str, Any]:
-    """CPU, cores, versions, backend, Python and date of this run."""
-    import jax
-
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    """The date of this run, ``datarax_ops.environment.environment()`` with ``impl``'s
+    versions added, and the JAX flags set in the environment."""
+    info = environment()
+    impl_versions = {name.replace("_", "-"): v for name, v in impl.versions.items()}
     return {
         "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "versions": {
-            **{p: _version(p) for p in ("jax", "jaxlib", "flax", "numpy")},
-            **impl.versions,
-        },
-        "git": git_revision(),
+        **info,
+        "versions": {**info["versions"], **impl_versions},
         "env": {k: os.environ[k] for k in ("JAX_PLATFORMS", "XLA_FLAGS") if k in os.environ},
     }
 

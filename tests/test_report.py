@@ -18,6 +18,7 @@ from PIL import Image
 
 from datarax_ops import cli
 from datarax_ops.conformance import checks, images, report
+from datarax_ops.environment import environment
 from tests.test_verify import printed_rows, report_rows
 
 IMG_SRC = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -58,7 +59,7 @@ def page(runs) -> str:
         seed=5,
         samples=20_000,
         source="built-in synthetic image",
-        environment=checks.environment(),
+        environment=environment(),
         gallery_png=gallery_stub(),
         command="datarax-ops verify --seed 5",
     )
@@ -99,6 +100,8 @@ def test_budget_and_environment_are_reported(page, runs):
     for name in (
         "backend",
         "devices",
+        "cpu",
+        "git",
         "python",
         "datarax-ops",
         "jax",

@@ -43,7 +43,6 @@ expects the checks to fail.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import hashlib
 import math
@@ -838,25 +837,3 @@ def verify_mode(
     check_dtypes(rec, factory, config, batch, first, seed)
     run.seconds = time.perf_counter() - started
     return run
-
-
-def environment() -> dict[str, str]:
-    """Backend, devices and package versions, for the report."""
-    import platform
-    from importlib import metadata
-
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    kinds = collections.Counter(d.device_kind for d in jax.devices())
-    packages = ("datarax-ops", "jax", "jaxlib", "flax", "numpy", "scipy", "matplotlib")
-    return {
-        "backend": jax.default_backend(),
-        "devices": ", ".join(f"{count} x {kind}" for kind, count in sorted(kinds.items())),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        **{name: version(name) for name in packages},
-    }
