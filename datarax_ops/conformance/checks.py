@@ -44,7 +44,6 @@ expects the checks to fail.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -213,12 +212,6 @@ class Recorder:
 # --------------------------------------------------------------------------- #
 # Seeds, operators, batches                                                    #
 # --------------------------------------------------------------------------- #
-def derived_seed(seed: int, name: str) -> int:
-    """A 31-bit seed for ``name`` within run ``seed`` (sha256: stable across processes)."""
-    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") % 2**31
-
-
 def default_factory(config: Any, *, rngs: nnx.Rngs | None = None) -> Any:
     """The real operator for ``config``: ``NoiseOperator`` or ``DropoutOperator``."""
     cls = dx.NoiseOperator if isinstance(config, dx.NoiseOperatorConfig) else dx.DropoutOperator
@@ -588,7 +581,7 @@ def output_law(
       out, ref: outputs for ``images``, same shape and dtype.
     """
     run = ModeRun(config.mode, config)
-    rng = np.random.default_rng(derived_seed(seed, f"{config.mode}/numpy"))
+    rng = np.random.default_rng(kit.seed_for(f"{config.mode}/numpy", run_seed=seed, bits=31))
     check_law(Recorder(run, alpha), config, images, out, ref, rng)
     return run
 
@@ -607,11 +600,14 @@ def check_params(
         if mode == "channel"
         else (64, side, side, channels)
     )
-    op = build(factory, config, derived_seed(seed, f"{mode}/params/op"))
-    key = jax.random.key(derived_seed(seed, f"{mode}/params/key"))
+    op = build(factory, config, kit.seed_for(f"{mode}/params/op", run_seed=seed, bits=31))
+    key = jax.random.key(kit.seed_for(f"{mode}/params/key", run_seed=seed, bits=31))
     params = {k: np.asarray(v) for k, v in op.generate_random_params(key, {"image": shape}).items()}
     ref = reference.draw(
-        config, np.random.default_rng(derived_seed(seed, f"{mode}/params/ref")), shape[1:], shape[0]
+        config,
+        np.random.default_rng(kit.seed_for(f"{mode}/params/ref", run_seed=seed, bits=31)),
+        shape[1:],
+        shape[0],
     )
     same_layout = list(params) == list(ref) and all(
         params[k].shape == ref[k].shape and params[k].dtype == ref[k].dtype for k in ref
@@ -664,7 +660,9 @@ def check_clip(
     rec.aspect = "clip range"
     config = clip_config(mode)
     low, high = config.clip_range
-    out = run_op(build(factory, config, derived_seed(seed, f"{mode}/clip")), images)
+    out = run_op(
+        build(factory, config, kit.seed_for(f"{mode}/clip", run_seed=seed, bits=31)), images
+    )
     outside = int(np.sum(~((out >= low) & (out <= high))))
     rec.exact(
         outside == 0, f"outputs inside clip_range ({low:g}, {high:g})", f"{outside} values outside"
@@ -786,7 +784,10 @@ def check_dtypes(
         f"got {first.dtype} {first.shape}",
     )
     as_bytes = np.rint(images * 255.0).astype(np.uint8)
-    out = run_op(build(factory, config, derived_seed(seed, f"{config.mode}/dtypes")), as_bytes)
+    out = run_op(
+        build(factory, config, kit.seed_for(f"{config.mode}/dtypes", run_seed=seed, bits=31)),
+        as_bytes,
+    )
     rec.exact(
         out.shape == as_bytes.shape and out.dtype == np.uint8,
         "uint8 in, uint8 out",
@@ -820,14 +821,16 @@ def verify_mode(
     config = mode_config(mode)
     run = ModeRun(mode, config)
     rec = Recorder(run, alpha)
-    rng = np.random.default_rng(derived_seed(seed, f"{mode}/numpy"))
+    rng = np.random.default_rng(kit.seed_for(f"{mode}/numpy", run_seed=seed, bits=31))
     # channel mode decides once per (record, channel): small tiles give many decisions
     batch = probe_batch(images, samples, CHANNEL_PATCH if mode == "channel" else PATCH)
-    op_seed = derived_seed(seed, f"{mode}/op")
+    op_seed = kit.seed_for(f"{mode}/op", run_seed=seed, bits=31)
     op = build(factory, config, op_seed)
     first = run_op(op, batch)  # records 0 .. N-1 of the operator's counter
     second = run_op(op, batch)  # records N .. 2N-1
-    ref = reference_output(config, batch, np.random.default_rng(derived_seed(seed, f"{mode}/ref")))
+    ref = reference_output(
+        config, batch, np.random.default_rng(kit.seed_for(f"{mode}/ref", run_seed=seed, bits=31))
+    )
     check_law(rec, config, batch, first, ref, rng)
     check_params(rec, factory, config, samples, seed)
     check_clip(rec, factory, mode, batch, seed)
