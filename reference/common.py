@@ -37,6 +37,23 @@ def uses_255_range(image: np.ndarray) -> bool:
     return bool(finite_or_inf.size) and bool(finite_or_inf.max() > RANGE_255_THRESHOLD)
 
 
+def full_scale(image: np.ndarray) -> float:
+    """The value of full intensity in ``image``'s convention (any shape): 255.0 for
+    0..255 data (:func:`uses_255_range`), else 1.0."""
+    return 255.0 if uses_255_range(image) else 1.0
+
+
+def salt_pepper_fill(
+    image: np.ndarray, salt_value: float | None, pepper_value: float | None
+) -> tuple[float, float]:
+    """``(salt, pepper)``: the values salt & pepper noise writes into ``image`` (one
+    element, any shape).  ``salt_value=None`` means :func:`full_scale` (255.0 for
+    0..255 data, else 1.0); ``pepper_value=None`` means 0.0."""
+    salt = full_scale(image) if salt_value is None else salt_value
+    pepper = 0.0 if pepper_value is None else pepper_value
+    return float(salt), float(pepper)
+
+
 def to_working(image: np.ndarray) -> np.ndarray:
     """The image as float64, the spec's working precision.  Shape unchanged."""
     return np.asarray(image).astype(np.float64)

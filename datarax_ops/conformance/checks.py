@@ -60,6 +60,7 @@ import datarax_ops as dx
 from datarax_ops import reference
 from datarax_ops.conformance import stats as kit
 from datarax_ops.modes import MODES
+from datarax_ops.reference.common import full_scale, salt_pepper_fill
 
 OperatorFactory = Callable[..., Any]
 """``factory(config, rngs=nnx.Rngs(...)) -> operator``."""
@@ -348,8 +349,7 @@ def salt_pepper_categories(
 ) -> tuple[np.ndarray, int]:
     """``[salt, pepper, unchanged]`` counts over values ``x`` that differ from both fill
     values (so the category is readable), and how many such values are none of them."""
-    salt_value = 1.0 if config.salt_value is None else config.salt_value  # [0, 1] pictures
-    pepper_value = 0.0 if config.pepper_value is None else config.pepper_value
+    salt_value, pepper_value = salt_pepper_fills(config, images)
     readable = (images != salt_value) & (images != pepper_value)
     salt, pepper, same = out == salt_value, out == pepper_value, out == images
     one_of = salt.astype(int) + pepper.astype(int) + same.astype(int) == 1
@@ -358,14 +358,39 @@ def salt_pepper_categories(
     return counts, bad
 
 
+def per_record(rule: Callable[[np.ndarray], float], images: np.ndarray) -> np.ndarray:
+    """``rule(record)`` for every record of ``images`` (leading batch axis), as float64
+    of shape ``(records, 1, ..., 1)``: it broadcasts against ``images``."""
+    values = np.array([rule(record) for record in images], np.float64)
+    return values.reshape(-1, *[1] * (images.ndim - 1))
+
+
+def salt_pepper_fills(config: Any, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The salt and pepper values of each record (``reference.common.salt_pepper_fill``),
+    each float64 ``(records, 1, ..., 1)``."""
+
+    def fill(which: int) -> np.ndarray:
+        return per_record(
+            lambda r: salt_pepper_fill(r, config.salt_value, config.pepper_value)[which], images
+        )
+
+    return fill(0), fill(1)
+
+
+def poisson_gain(config: Any, images: np.ndarray) -> np.ndarray:
+    """``lam_scale / s`` per record (``s = reference.common.full_scale``: 255 for
+    0..255 data, else 1), float64 ``(records, 1, ..., 1)``."""
+    return config.lam_scale / per_record(full_scale, images)
+
+
 def poisson_lambda(config: Any, images: np.ndarray) -> np.ndarray:
-    """``lam = max(x, 0) * lam_scale`` per value ([0, 1] pictures: scale ``s = 1``)."""
-    return np.maximum(images.astype(np.float64), 0.0) * config.lam_scale
+    """``lam = max(x, 0) * lam_scale / s`` per value."""
+    return np.maximum(images.astype(np.float64), 0.0) * poisson_gain(config, images)
 
 
-def poisson_counts(config: Any, out: np.ndarray) -> tuple[np.ndarray, int]:
-    """``k = out * lam_scale`` rounded, and how many outputs are off that lattice."""
-    raw = out.astype(np.float64) * config.lam_scale
+def poisson_counts(config: Any, images: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, int]:
+    """``k = out * lam_scale / s`` rounded, and how many outputs are off that lattice."""
+    raw = out.astype(np.float64) * poisson_gain(config, images)
     k = np.rint(raw)
     off = int(np.sum(np.abs(raw - k) > 1e-5 * np.maximum(k, 1.0)))
     return k, off
@@ -392,8 +417,7 @@ def noise_scores(config: Any, images: np.ndarray, out: np.ndarray) -> np.ndarray
         return (y - x - config.noise_mean) / config.noise_std
     if mode == "salt_pepper":
         counts_probs = (config.salt_prob, config.pepper_prob)
-        salt = 1.0 if config.salt_value is None else config.salt_value
-        pepper = 0.0 if config.pepper_value is None else config.pepper_value
+        salt, pepper = salt_pepper_fills(config, images)
         keep = 1.0 - sum(counts_probs)
         mean = counts_probs[0] * salt + counts_probs[1] * pepper + keep * x
         second = counts_probs[0] * salt**2 + counts_probs[1] * pepper**2 + keep * x**2
@@ -401,7 +425,7 @@ def noise_scores(config: Any, images: np.ndarray, out: np.ndarray) -> np.ndarray
         return np.where(sd > 0, (y - mean) / np.where(sd > 0, sd, 1.0), 0.0)
     if mode == "poisson":
         lam = poisson_lambda(config, images)
-        k = np.rint(y * config.lam_scale)
+        k = np.rint(y * poisson_gain(config, images))
         return np.where(lam > 0, (k - lam) / np.sqrt(np.where(lam > 0, lam, 1.0)), 0.0)
     keep = 1.0 - config.dropout_rate
     sd = math.sqrt(keep * (1.0 - keep)) or 1.0
@@ -485,7 +509,7 @@ def check_law(
     elif mode == "poisson":
         rec.aspect = "law vs scipy"
         lam = poisson_lambda(config, images)
-        k, off = poisson_counts(config, out)
+        k, off = poisson_counts(config, images, out)
         rec.exact(off == 0, "outputs on the lattice k / lam_scale", f"{off} outputs are not")
         pit = randomized_pit(k, lam, rng)
         rec.stat(
@@ -500,7 +524,7 @@ def check_law(
         w = ((k - lam) ** 2 - lam)[positive] / np.sqrt(lam + 2 * lam**2)[positive]
         rec.stat(kit.assert_normal_mean, w, 0.0, 1.0, what="variance: ((k-lam)^2 - lam) / sd")
         rec.aspect = "vs reference"
-        ref_k, _ = poisson_counts(config, ref)
+        ref_k, _ = poisson_counts(config, images, ref)
         top = int(max(k.max(), ref_k.max())) + 1
         rec.stat(
             kit.assert_chisquare_homogeneity,
