@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from datarax_ops.conformance.checks import (
+from datarax_ops.conformance.results import (
     CategoricalSample,
     ContinuousSample,
     ModeRun,
