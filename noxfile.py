@@ -221,7 +221,7 @@ def bench(session: nox.Session) -> None:
     Options after ``--``: --quick, --modes, --dtypes, --shapes, --rounds, --records,
     --records-only, --out (python -m datarax_ops.bench --help).
     """
-    _install(session, "grain")  # the records workload runs the grain transform
+    _install(session, "grain", "verify")  # records: the grain transform; tables: rich
     session.run("python", "-m", "datarax_ops.bench", *session.posargs, env=_bench_env())
 
 
@@ -236,7 +236,10 @@ def bench_datarax(session: nox.Session) -> None:
     datarax_ops in this same venv for a same-versions comparison.
     """
     session.install(
-        "-e", ".[grain]", f"datarax=={DATARAX_VERSION}", f"albumentations=={ALBUMENTATIONS_VERSION}"
+        "-e",
+        ".[grain,verify]",
+        f"datarax=={DATARAX_VERSION}",
+        f"albumentations=={ALBUMENTATIONS_VERSION}",
     )
     session.run(
         "python",

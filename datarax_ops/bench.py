@@ -34,12 +34,9 @@ import argparse
 import dataclasses
 import datetime
 import importlib
-import importlib.metadata
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +44,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+import datarax_ops as ops
+from datarax_ops import bench_records, reference
+from datarax_ops.bench_kit import (
+    MIN_ROUNDS,
+    MODE_ALIASES,
+    MODES,
+    QUICK_MODES,
+    SEED,
+    fmt,
+    markdown_table,
+    print_table,
+    summary,
+    time_interleaved,
+)
+from datarax_ops.environment import environment, package_version
 
 # --------------------------------------------------------------------------- #
 # What is measured                                                             #
@@ -58,28 +71,14 @@ DTYPES = ("float32", "bfloat16", "uint8")
 IMPLS = ("datarax_ops", "datarax")
 DATARAX_VERSION = "0.1.17"
 
-# mode name -> (operator kind, config keyword arguments shared by both implementations)
-MODES: dict[str, tuple[str, dict[str, Any]]] = {
-    "gaussian": ("noise", {"mode": "gaussian", "noise_std": 0.05}),
-    "salt_pepper": ("noise", {"mode": "salt_pepper", "salt_prob": 0.05, "pepper_prob": 0.05}),
-    "pixel": ("dropout", {"mode": "pixel", "dropout_rate": 0.2}),
-    "channel": ("dropout", {"mode": "channel", "dropout_rate": 0.2}),
-    "poisson1": ("noise", {"mode": "poisson", "lam_scale": 1.0}),
-    "poisson30": ("noise", {"mode": "poisson", "lam_scale": 30.0}),
-    "poisson255": ("noise", {"mode": "poisson", "lam_scale": 255.0}),
-}
-MODE_ALIASES: dict[str, tuple[str, ...]] = {"poisson": ("poisson1", "poisson30", "poisson255")}
-QUICK_MODES = ("gaussian", "salt_pepper", "pixel", "channel", "poisson30")
 
 FULL_ROUNDS = 20  # interleaved rounds of jitted / copy / eager
-MIN_ROUNDS = 3  # a case's time budget never cuts it below this many rounds
 CASE_BUDGET_S = 120.0  # default --case-budget: seconds of timed rounds per case
 QUICK_ROUNDS = 3
 FULL_FIXED_CALLS = 300  # calls per item of the fixed-cost table
 QUICK_FIXED_CALLS = 30
 BIG_BATCH_VALUES = 2_000_000  # above this many values the reference gets one round
 FIXED_COST_SHAPE = (1, 8, 8, 3)
-SEED = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,8 +203,6 @@ class Impl:
 def load_impl(name: str) -> Impl:
     """Imports the operators of ``name`` (``datarax`` must be installed for that one)."""
     if name == "datarax_ops":
-        import datarax_ops as ops
-
         return Impl(
             name=name,
             classes={
@@ -233,7 +230,7 @@ def load_impl(name: str) -> Impl:
             },
             batch_cls=datarax.Batch,
             config_extras={"stream_name": "default"},
-            versions={"datarax": _version("datarax")},
+            versions={"datarax": package_version("datarax")},
         )
     raise ValueError(f"unknown implementation {name!r}; choose from {IMPLS}")
 
@@ -241,37 +238,6 @@ def load_impl(name: str) -> Impl:
 # --------------------------------------------------------------------------- #
 # Timing                                                                       #
 # --------------------------------------------------------------------------- #
-def time_interleaved(
-    calls: dict[str, Callable[[], Any]], rounds: int, budget_s: float | None = None
-) -> dict[str, list[float]]:
-    """Calls every function once per round, in the given order, for ``rounds`` rounds.
-
-    Each function must block until its result is ready.  Returns the wall
-    time of every call in **seconds**, by name, in round order.  Interleaving
-    puts the machine's slow spells on every function alike, so ratios of
-    minima (or medians) taken from the same rounds are fair.
-
-    With ``budget_s``, stops after the first round that ends past ``budget_s``
-    seconds, once ``MIN_ROUNDS`` rounds (or ``rounds``, if fewer) are done.
-    """
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    started = time.perf_counter()
-    for done in range(1, rounds + 1):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
-        over_budget = budget_s is not None and time.perf_counter() - started > budget_s
-        if over_budget and done >= MIN_ROUNDS:
-            break
-    return times
-
-
-def summary(seconds: Sequence[float]) -> dict[str, float]:
-    """``{"min_ms", "median_ms"}`` of call times given in seconds."""
-    return {"min_ms": min(seconds) * 1e3, "median_ms": statistics.median(seconds) * 1e3}
-
-
 def pure_step(impl: Impl, graphdef: Any) -> Callable[[Any, Any], tuple[Any, Any]]:
     """``step(state, images) -> (output images, new operator state)``, a pure function.
 
@@ -376,8 +342,6 @@ def measure_case(
 
 def time_reference(case: Case, host: np.ndarray, rounds: int) -> list[float]:
     """Seconds per call of the NumPy reference: ``draw`` then ``apply_batch``, ``rounds`` calls."""
-    from datarax_ops import reference
-
     config_cls = (
         reference.NoiseOperatorConfig if case.kind == "noise" else reference.DropoutOperatorConfig
     )
@@ -465,59 +429,15 @@ def measure_fixed_costs(impl: Impl, calls: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------- #
 # Machine                                                                      #
 # --------------------------------------------------------------------------- #
-def _version(package: str) -> str:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo, else ``platform.processor()``."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_revision() -> str | None:
-    """``git describe --always --dirty`` of the working directory, or None."""
-    try:
-        described = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return described.stdout.strip() or None
-
-
 def machine_info(impl: Impl) -> dict[str, Any]:
-    """CPU, cores, versions, backend, Python and date of this run."""
-    import jax
-
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    """The date of this run, ``datarax_ops.environment.environment()`` with ``impl``'s
+    versions added, and the JAX flags set in the environment."""
+    info = environment()
+    impl_versions = {name.replace("_", "-"): v for name, v in impl.versions.items()}
     return {
         "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "versions": {
-            **{p: _version(p) for p in ("jax", "jaxlib", "flax", "numpy")},
-            **impl.versions,
-        },
-        "git": git_revision(),
+        **info,
+        "versions": {**info["versions"], **impl_versions},
         "env": {k: os.environ[k] for k in ("JAX_PLATFORMS", "XLA_FLAGS") if k in os.environ},
     }
 
@@ -525,17 +445,6 @@ def machine_info(impl: Impl) -> dict[str, Any]:
 # --------------------------------------------------------------------------- #
 # Report                                                                       #
 # --------------------------------------------------------------------------- #
-def _fmt(value: float | None, digits: int = 3) -> str:
-    """A number with ``digits`` significant digits (no exponent below 1e6)."""
-    if value is None:
-        return "-"
-    if value == 0:
-        return "0"
-    magnitude = int(np.floor(np.log10(abs(value))))
-    decimals = max(0, digits - 1 - magnitude)
-    return f"{value:.{decimals}f}"
-
-
 def case_row(result: dict[str, Any]) -> list[str]:
     """One Markdown table row of a measured (or n/a) case."""
     case = result["case"]
@@ -552,16 +461,16 @@ def case_row(result: dict[str, Any]) -> list[str]:
     return [
         *first,
         out_dtype if out_dtype != result["input_dtype"] else "same",
-        _fmt(s["jitted"]["min_ms"]),
-        _fmt(s["jitted"]["median_ms"]),
-        _fmt(s["copy"]["min_ms"]),
-        _fmt(r["jit_over_copy_min"]),
-        _fmt(r["jit_over_copy_median"]),
-        _fmt(result["gb_per_s"]["jitted"]),
-        _fmt(s["eager"]["min_ms"]),
-        _fmt(r["eager_over_jit_min"]),
-        _fmt(s["reference"]["min_ms"]) if "reference" in s else "-",
-        _fmt(r.get("reference_over_jit_min")),
+        fmt(s["jitted"]["min_ms"]),
+        fmt(s["jitted"]["median_ms"]),
+        fmt(s["copy"]["min_ms"]),
+        fmt(r["jit_over_copy_min"]),
+        fmt(r["jit_over_copy_median"]),
+        fmt(result["gb_per_s"]["jitted"]),
+        fmt(s["eager"]["min_ms"]),
+        fmt(r["eager_over_jit_min"]),
+        fmt(s["reference"]["min_ms"]) if "reference" in s else "-",
+        fmt(r.get("reference_over_jit_min")),
         f"{m['temp_mb']:.2f}",
         f"{m['temp_x_input']:.2f}",
         str(result["rounds_done"]),
@@ -588,13 +497,6 @@ CASE_HEADER = [
     "temp/input",
     "rounds",
 ]
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A GitHub-flavoured Markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -626,14 +528,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["cases"]:
         lines += [markdown_table(CASE_HEADER, [case_row(r) for r in report["cases"]]), ""]
     if "records" in report:
-        from datarax_ops import bench_records
-
         lines += bench_records.render_records(report["records"])
     fixed = report.get("fixed_cost")
     if fixed:
         rows = [
-            [name, _fmt(v["min_us"]), _fmt(v["median_us"])]
-            for name, v in fixed["summary_us"].items()
+            [name, fmt(v["min_us"]), fmt(v["median_us"])] for name, v in fixed["summary_us"].items()
         ]
         lines += [
             "Fixed cost per call (1x8x8x3 float32 gaussian), microseconds:",
@@ -785,8 +684,6 @@ def not_available(case: Case, error: BaseException) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from datarax_ops import bench_records
-
     args = parse_args(argv)
     shapes = args.shapes or (QUICK_SHAPES if args.quick else FULL_SHAPES)
     rounds = args.rounds or (QUICK_ROUNDS if args.quick else FULL_ROUNDS)
@@ -837,7 +734,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     stem = args.out / f"{impl.name}{'-quick' if args.quick else ''}-{stamp}"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     stem.with_suffix(".md").write_text(markdown, encoding="utf-8")
-    print(markdown)
+    if report["cases"]:
+        rows = [case_row(result) for result in report["cases"]]
+        print_table(
+            f"{impl.name}: op / jitted copy, min over interleaved rounds", CASE_HEADER, rows
+        )
+    if "records" in report:
+        print_table("records of any size", *bench_records.records_table(report["records"]))
     print(f"wrote {stem}.json and {stem}.md", file=sys.stderr)
     return 0
 

@@ -30,6 +30,7 @@ import jax
 import numpy as np
 
 from datarax_ops import bench
+from datarax_ops.environment import package_version
 
 STAGES = ("copy", "datarax", "datarax_ops")
 DEFAULT_SHAPE = (32, 224, 224, 3)
@@ -136,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "records": records,
         "rounds": args.rounds,
         "backend": jax.default_backend(),
-        "versions": {name: bench._version(name) for name in ("datarax", "jax", "flax")},
+        "versions": {name: package_version(name) for name in ("datarax", "jax", "flax")},
         "results": results,
     }
     (out / "pipeline.json").write_text(json.dumps(report, indent=2))

@@ -2,7 +2,7 @@
 
 What a grain pipeline does: every record goes through the grain transform
 (``OperatorRandomMap.random_map``) on its own, uint8, 0..255.  Two sets of
-records, built once from ``bench.SEED``:
+records, built once from ``SEED``:
 
 * **fixed**: ``fixed_count`` records of 224x224x3;
 * **varied**: ``count`` records whose height and width are each uniform in
@@ -34,8 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from datarax_ops import bench
-from datarax_ops.bench import MODES, SEED, _fmt, markdown_table, summary, time_interleaved
+import datarax_ops as dx
+from datarax_ops import buckets
+from datarax_ops.bench_kit import MODES, SEED, fmt, markdown_table, summary, time_interleaved
+from datarax_ops.environment import package_version
 
 # the modes of the workload (poisson at lam_scale 30), on uint8 0..255 records
 RECORD_MODES = ("gaussian", "salt_pepper", "poisson30", "pixel", "channel")
@@ -75,7 +77,6 @@ def grain_transform(mode: str) -> Any:
     """datarax_ops' grain transform of ``mode`` (stochastic, ``nnx.Rngs(0)``)."""
     from flax import nnx
 
-    import datarax_ops as dx
     from datarax_ops.grain_transform import OperatorRandomMap
 
     kind = MODES[mode][0]
@@ -151,7 +152,6 @@ def warm_up(
 ) -> dict[str, Any]:
     """One pass over the fixed records, then over the varied ones by larger side; the
     compilations and seconds of each, and the compilations at each ``SIDE_MARKS`` side."""
-    from datarax_ops import buckets
 
     ordered = sorted(varied, key=lambda image: max(image.shape[:2]))
     marks: dict[int, int] = {}
@@ -245,7 +245,7 @@ def measure_records(
         "rounds": rounds,
         "varied_megapixels": pixels(varied) / 1e6,
         "varied_mean_pixels": pixels(varied) / count,
-        "albumentations": bench._version("albumentations"),
+        "albumentations": package_version("albumentations"),
         "modes": [],
     }
     for mode in (m for m in RECORD_MODES if m in modes):
@@ -277,14 +277,14 @@ def record_row(result: dict[str, Any]) -> list[str]:
     marks = result["programs_by_largest_side"]
     return [
         result["mode"],
-        _fmt(per["datarax_ops fixed"]["ms_per_record"]),
-        _fmt(per["datarax_ops fixed"]["ms_per_megapixel"]),
-        _fmt(per["datarax_ops varied"]["ms_per_record"]),
-        _fmt(per["datarax_ops varied"]["ms_per_megapixel"]),
-        _fmt(result["varied_over_fixed_per_pixel"]),
-        _fmt(album("fixed")),
-        _fmt(album("varied")),
-        _fmt(result.get("albumentations_over_ours_varied")),
+        fmt(per["datarax_ops fixed"]["ms_per_record"]),
+        fmt(per["datarax_ops fixed"]["ms_per_megapixel"]),
+        fmt(per["datarax_ops varied"]["ms_per_record"]),
+        fmt(per["datarax_ops varied"]["ms_per_megapixel"]),
+        fmt(result["varied_over_fixed_per_pixel"]),
+        fmt(album("fixed")),
+        fmt(album("varied")),
+        fmt(result.get("albumentations_over_ours_varied")),
         f"{result['programs_fixed']}; {result['programs_varied']}",
         "/".join(str(marks[str(side)]) for side in SIDE_MARKS),
         str(result["bucket_bound"]),
@@ -306,7 +306,7 @@ def render_records(report: dict[str, Any]) -> list[str]:
         "bound = 1 exact + bucket_count(largest H x W); "
         f"albumentations {report['albumentations']}.",
         "",
-        markdown_table(RECORD_HEADER, [record_row(r) for r in report["modes"]]),
+        markdown_table(*records_table(report)),
         "",
     ]
     described = [
@@ -315,3 +315,8 @@ def render_records(report: dict[str, Any]) -> list[str]:
     if described:
         lines += ["albumentations transforms (p=1):", "", *[f"- {d}" for d in described], ""]
     return lines
+
+
+def records_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """``(header, rows)`` of the records section, one row per mode (console and Markdown)."""
+    return RECORD_HEADER, [record_row(r) for r in report["modes"]]

@@ -162,6 +162,7 @@ def verify(argv: Sequence[str] | None = None, *, factory: Any = None) -> int:
     from rich.progress import Progress
 
     from datarax_ops.conformance import checks, report
+    from datarax_ops.environment import environment
 
     factory = checks.default_factory if factory is None else factory
     pictures, source = load_pictures(args.images)
@@ -195,7 +196,7 @@ def verify(argv: Sequence[str] | None = None, *, factory: Any = None) -> int:
         seed=seed,
         samples=args.samples,
         source=source,
-        environment=checks.environment(),
+        environment=environment(),
         gallery_png=gallery_png,
         command=shlex.join(replay),
     )

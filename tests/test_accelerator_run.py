@@ -207,7 +207,7 @@ def test_speed_goal_is_3_times_the_copy_and_10_for_poisson():
 
 def test_verify_verdict_reads_what_verify_prints(capsys):
     from datarax_ops import cli
-    from datarax_ops.conformance.checks import Verdict
+    from datarax_ops.conformance.results import Verdict
 
     def verdict(passed: bool) -> Verdict:
         return Verdict("pixel", "law", "keep count", "binomial", 1.0, 0.5, 1e-5, passed)

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
-from datarax_ops.reference.common import poisson_quantile, uses_255_range
+from datarax_ops.reference.common import poisson_quantile, value_scale
 from flax import nnx
 from hypothesis import given
 from hypothesis import strategies as st
@@ -49,7 +49,7 @@ def ulp(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def poisson_boundary_ok(config, image, levels, got, expected) -> np.ndarray:
     """Per value: agreement, or a one-count miss where the level sits on a CDF step."""
-    scale = 255.0 if uses_255_range(image) else 1.0
+    scale = value_scale(image)
     lam = np.maximum(image.astype(np.float64), 0.0) * (config.lam_scale / scale)
     k_ref = poisson_quantile(levels, lam)
     u = levels.astype(np.float64)

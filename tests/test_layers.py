@@ -52,6 +52,7 @@ LAYERS: dict[str, int] = {
     "bench": 7,
     "bench_pipeline": 7,
     "bench_records": 7,
+    "bench_kit": 7,
     "accelerator_run": 7,
     "cli": 7,
     "__main__": 7,
@@ -60,6 +61,9 @@ LAYERS: dict[str, int] = {
 # The command line imports its subcommands when they run, so `datarax-ops --help` starts
 # without JAX; that laziness is its purpose, not a hidden cycle.
 LAZY_ALLOWED = {"cli"}
+# Adapters that need an optional extra (grain, orbax) may be imported where they are used,
+# so the modules above them still import without that extra.
+OPTIONAL_EXTRA_MODULES = {"grain_transform", "checkpoint"}
 
 
 def _module_files() -> dict[str, pathlib.Path]:
@@ -145,7 +149,9 @@ def test_no_package_import_is_hidden_in_a_function():
     hidden = [
         f"{importer}:{line} imports {imported} inside a function"
         for importer, imported, top_level, line in _imports()
-        if not top_level and importer.split(".")[0] not in LAZY_ALLOWED
+        if not top_level
+        and importer.split(".")[0] not in LAZY_ALLOWED
+        and imported.split(".")[0] not in OPTIONAL_EXTRA_MODULES
     ]
     assert not hidden, "\n".join(hidden)
 

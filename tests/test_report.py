@@ -18,18 +18,21 @@ from PIL import Image
 
 from datarax_ops import cli
 from datarax_ops.conformance import checks, images, report
+from datarax_ops.conformance.laws import law_for
+from datarax_ops.conformance.results import ModeRun, false_alarm_budget
+from datarax_ops.environment import environment
 from tests.test_verify import printed_rows, report_rows
 
 IMG_SRC = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
-def reference_runs() -> list[checks.ModeRun]:
+def reference_runs() -> list[ModeRun]:
     """A ``ModeRun`` per mode: the law checks of the reference's outputs (seeds fixed)."""
     runs = []
     for i, mode in enumerate(checks.MODE_NAMES):
-        config = checks.mode_config(mode)
-        patch = checks.CHANNEL_PATCH if mode == "channel" else checks.PATCH
-        batch = checks.probe_batch([images.synthetic_image()], 20_000, patch)
+        law = law_for(mode)
+        config = law.config()
+        batch = checks.probe_batch([images.synthetic_image()], 20_000, law.patch)
         out = checks.reference_output(config, batch, np.random.default_rng(10 + i))
         ref = checks.reference_output(config, batch, np.random.default_rng(20 + i))
         runs.append(checks.output_law(config, batch, out, ref, seed=i))
@@ -47,7 +50,7 @@ def gallery_stub() -> bytes:
 
 
 @pytest.fixture(scope="module")
-def runs() -> list[checks.ModeRun]:
+def runs() -> list[ModeRun]:
     return reference_runs()
 
 
@@ -58,7 +61,7 @@ def page(runs) -> str:
         seed=5,
         samples=20_000,
         source="built-in synthetic image",
-        environment=checks.environment(),
+        environment=environment(),
         gallery_png=gallery_stub(),
         command="datarax-ops verify --seed 5",
     )
@@ -92,13 +95,15 @@ def test_report_is_self_contained(page):
 
 def test_budget_and_environment_are_reported(page, runs):
     verdicts = [v for run in runs for v in run.verdicts]
-    count, total = checks.false_alarm_budget(verdicts)
+    count, total = false_alarm_budget(verdicts)
     assert count > 0 and total == pytest.approx(count * checks.ALPHA)
     assert f"{count} statistical checks at alpha = 1e-05" in page
     environment = dict(report_rows(page, "versions"))
     for name in (
         "backend",
         "devices",
+        "cpu",
+        "git",
         "python",
         "datarax-ops",
         "jax",

@@ -113,6 +113,22 @@ def test_seed_for_is_stable_across_processes(monkeypatch):
     assert outputs == {seed_for("cross-process")}
 
 
+def test_verify_seeds_ignore_the_salt(monkeypatch):
+    """``run_seed``: the hash of ``"<run_seed>/<name>"`` alone (the values verify has
+    always used), whatever ``DATARAX_OPS_STATS_SEED`` says."""
+    expected = {(0, "gaussian/op"): 86123259, (7, "channel/params/key"): 625262083}
+    for salt in (None, "fresh", "12"):
+        if salt is None:
+            monkeypatch.delenv(stats_kit.SEED_ENV, raising=False)
+        else:
+            monkeypatch.setenv(stats_kit.SEED_ENV, salt)
+        for (run_seed, name), seed in expected.items():
+            assert seed_for(name, run_seed=run_seed, bits=31) == seed
+    assert seed_for("x", run_seed=1) == seed_for("x", run_seed=1, bits=64) & (2**63 - 1)
+    with pytest.raises(ValueError, match="bits"):
+        seed_for("x", bits=0)
+
+
 def test_fresh_seeds_differ_and_replay(monkeypatch):
     monkeypatch.delenv(stats_kit.SEED_ENV, raising=False)
     fixed = seed_for("x")

@@ -26,6 +26,8 @@ import pytest
 
 from datarax_ops import cli
 from datarax_ops.conformance import checks, images
+from datarax_ops.conformance.laws import LAWS, law_for, load_law
+from datarax_ops.modes import MODES
 
 SEED = "7"
 SAMPLES = "20000"
@@ -164,8 +166,15 @@ def test_unknown_mode_is_an_error(capsys):
 
 
 def test_mode_list_comes_from_the_reference():
-    assert cli.parse_modes(None) == [m.name for m in checks.MODES]
+    assert cli.parse_modes(None) == [m.name for m in MODES] == list(LAWS)
     assert cli.parse_modes(["channel", "gaussian,pixel"]) == ["gaussian", "pixel", "channel"]
+
+
+def test_a_mode_without_a_law_is_named():
+    """Every mode has its law file; a missing one is an error naming the file to add."""
+    assert [law.mode for law in LAWS.values()] == [m.name for m in MODES]
+    with pytest.raises(LookupError, match=r"laws/sparkle\.py"):
+        load_law("sparkle")
 
 
 def test_main_without_a_command_prints_usage(capsys):
@@ -174,9 +183,8 @@ def test_main_without_a_command_prints_usage(capsys):
 
 
 def probe(mode: str) -> tuple[object, np.ndarray]:
-    config = checks.mode_config(mode)
-    patch = checks.CHANNEL_PATCH if mode == "channel" else checks.PATCH
-    return config, checks.probe_batch([images.synthetic_image()], 30_000, patch)
+    law = law_for(mode)
+    return law.config(), checks.probe_batch([images.synthetic_image()], 30_000, law.patch)
 
 
 @pytest.mark.parametrize("mode", checks.MODE_NAMES)

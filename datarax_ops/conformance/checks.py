@@ -28,12 +28,17 @@ batch split        the same records (metadata indices) in one batch or in two
                    give identical output; ``apply`` on one record equals it (exact)
 determinism        same seed same output, another seed another output;
                    ``stochastic=False``: the same pattern every record and call
-dtypes             float32, bfloat16, uint8 in, the same dtype and shape out
+dtypes             float32 and uint8 in, the same dtype and shape out
 =================  ==========================================================
 
 Exact checks cannot fail by chance (alpha 0).  The statistical ones fail a
 correct operator with probability ``alpha`` each, so a run's false-alarm
 probability is at most ``statistical checks x alpha`` (union bound, reported).
+
+What is particular to a mode (its configs, its exact law and how its output is
+read, the law of its params, its standardized noise, its probe's record size)
+lives in its law, ``laws/<mode>.py``; this module holds only what every mode
+shares, and never asks which mode it has.
 
 The operator is built by an *operator factory*: any callable
 ``factory(config, rngs=nnx.Rngs(...)) -> operator`` (the operator classes
@@ -43,181 +48,41 @@ expects the checks to fail.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import hashlib
-import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-from scipy import stats as scipy_stats
 
 import datarax_ops as dx
 from datarax_ops import reference
 from datarax_ops.conformance import stats as kit
-from datarax_ops.modes import MODES
+from datarax_ops.conformance.laws import LAWS, Law, Outputs, law_for
+from datarax_ops.conformance.laws._base import PATCH
+from datarax_ops.conformance.results import ModeRun, Recorder
 
 OperatorFactory = Callable[..., Any]
 """``factory(config, rngs=nnx.Rngs(...)) -> operator``."""
 
 ALPHA = kit.ALPHA
 DEFAULT_SAMPLES = 2**18
-PATCH = 16  # probe records are PATCH x PATCH x 3 patches of the picture
-CHANNEL_PATCH = 4  # channel mode's probe records (16 values share each decision)
 SPLIT_RECORDS = 8  # records checked one by one through apply()
-PLOT_VALUES = 20_000  # values kept per sample for the report's plots
 
-MODE_NAMES: tuple[str, ...] = tuple(mode.name for mode in MODES)
-
-
-# --------------------------------------------------------------------------- #
-# Results                                                                      #
-# --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
-class Verdict:
-    """One row of the verdict table.
-
-    ``test`` is the kit's check name (``ks_1samp``, ``binomial``, ...) or
-    ``exact``; ``pvalue`` is None and ``alpha`` 0 for exact checks.
-    """
-
-    mode: str
-    aspect: str  # the table's "property" column: what is checked (law, independence, ...)
-    what: str
-    test: str
-    statistic: float | None
-    pvalue: float | None
-    alpha: float
-    passed: bool
-    detail: str = ""
-
-    @property
-    def statistical(self) -> bool:
-        return self.pvalue is not None
-
-    @property
-    def verdict(self) -> str:
-        return "pass" if self.passed else "FAIL"
-
-
-@dataclass
-class ContinuousSample:
-    """A continuous statistic of the operator's output, the reference's, and its exact law."""
-
-    title: str
-    xlabel: str
-    op_values: np.ndarray
-    ref_values: np.ndarray
-    exact: Any  # a frozen scipy.stats distribution
-    exact_label: str
-
-
-@dataclass
-class CategoricalSample:
-    """Category counts of the operator's output and the reference's, and the exact probabilities."""
-
-    title: str
-    labels: tuple[str, ...]
-    op_counts: np.ndarray
-    ref_counts: np.ndarray
-    exact_probs: np.ndarray
-
-
-@dataclass(frozen=True)
-class RateEstimate:
-    """A probability estimated from ``hits`` of ``trials``, with its target."""
-
-    label: str
-    hits: int
-    trials: int
-    target: float
-
-    def interval(self, confidence: float = 0.99) -> tuple[float, float]:
-        """Clopper-Pearson interval of the rate at ``confidence``."""
-        if self.trials == 0:
-            return (0.0, 1.0)
-        ci = scipy_stats.binomtest(self.hits, self.trials).proportion_ci(confidence, "exact")
-        return (float(ci.low), float(ci.high))
-
-    @property
-    def estimate(self) -> float:
-        return self.hits / self.trials if self.trials else math.nan
-
-
-@dataclass
-class ModeRun:
-    """Everything one mode's checks produced: verdicts and the samples the report plots."""
-
-    mode: str
-    config: Any
-    verdicts: list[Verdict] = field(default_factory=list)
-    samples: list[ContinuousSample | CategoricalSample] = field(default_factory=list)
-    rates: list[RateEstimate] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def passed(self) -> bool:
-        return all(v.passed for v in self.verdicts)
-
-
-def false_alarm_budget(verdicts: Sequence[Verdict]) -> tuple[int, float]:
-    """``(statistical checks, sum of their alphas)``: the union bound on the chance
-    that a correct operator fails at least one of them."""
-    statistical = [v for v in verdicts if v.statistical]
-    return len(statistical), float(sum(v.alpha for v in statistical))
-
-
-class Recorder:
-    """Collects one mode's verdicts, statistical (via the kit) and exact."""
-
-    def __init__(self, run: ModeRun, alpha: float) -> None:
-        self.run, self.alpha, self.aspect = run, alpha, ""
-
-    def stat(self, check: Callable[..., kit.CheckResult], *args: Any, what: str, **kw: Any) -> None:
-        result = kit.collect(check, *args, what=what, alpha=self.alpha, **kw)
-        self.run.verdicts.append(
-            Verdict(
-                mode=self.run.mode,
-                aspect=self.aspect,
-                what=what,
-                test=result.check,
-                statistic=result.statistic,
-                pvalue=result.pvalue,
-                alpha=result.alpha,
-                passed=not result.rejected,
-            )
-        )
-
-    def exact(self, ok: bool, what: str, detail: str = "") -> bool:
-        self.run.verdicts.append(
-            Verdict(
-                mode=self.run.mode,
-                aspect=self.aspect,
-                what=what,
-                test="exact",
-                statistic=None,
-                pvalue=None,
-                alpha=0.0,
-                passed=bool(ok),
-                detail="" if ok else detail,
-            )
-        )
-        return bool(ok)
+MODE_NAMES: tuple[str, ...] = tuple(LAWS)
 
 
 # --------------------------------------------------------------------------- #
 # Seeds, operators, batches                                                    #
 # --------------------------------------------------------------------------- #
-def derived_seed(seed: int, name: str) -> int:
-    """A 31-bit seed for ``name`` within run ``seed`` (sha256: stable across processes)."""
-    digest = hashlib.sha256(f"{seed}/{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") % 2**31
+def mode_seed(seed: int, mode: str, purpose: str) -> int:
+    """The 31-bit seed of ``purpose`` (``"op"``, ``"params/key"``, ...) for ``mode`` in
+    run ``seed``: ``stats.seed_for("<mode>/<purpose>", run_seed=seed, bits=31)``."""
+    return kit.seed_for(f"{mode}/{purpose}", run_seed=seed, bits=31)
 
 
 def default_factory(config: Any, *, rngs: nnx.Rngs | None = None) -> Any:
@@ -269,403 +134,89 @@ def probe_batch(images: Sequence[np.ndarray], samples: int, patch: int = PATCH) 
     return tiles[np.arange(records) % tiles.shape[0]]
 
 
-def _subsample(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    values = np.asarray(values, np.float64).ravel()
-    if values.size <= PLOT_VALUES:
-        return values
-    return rng.choice(values, PLOT_VALUES, replace=False)
-
-
-def _counts_to_rate(label: str, counts: np.ndarray, index: int, target: float) -> RateEstimate:
-    return RateEstimate(label, int(counts[index]), int(counts.sum()), float(target))
-
-
-# --------------------------------------------------------------------------- #
-# Configs                                                                      #
-# --------------------------------------------------------------------------- #
-def mode_config(mode: str, **overrides: Any) -> Any:
-    """The stochastic config each mode is verified with (strengths that the
-    samples resolve well), with ``overrides`` applied."""
-    noise = dict(field_key="image", stochastic=True)
-    settings: dict[str, tuple[type, dict[str, Any]]] = {
-        "gaussian": (
-            dx.NoiseOperatorConfig,
-            dict(noise, mode="gaussian", noise_std=0.1, noise_mean=0.0, clip_range=None),
-        ),
-        "salt_pepper": (
-            dx.NoiseOperatorConfig,
-            dict(noise, mode="salt_pepper", salt_prob=0.05, pepper_prob=0.05),
-        ),
-        "poisson": (
-            dx.NoiseOperatorConfig,
-            dict(noise, mode="poisson", lam_scale=30.0, clip_range=None),
-        ),
-        "pixel": (dx.DropoutOperatorConfig, dict(noise, mode="pixel", dropout_rate=0.2)),
-        "channel": (dx.DropoutOperatorConfig, dict(noise, mode="channel", dropout_rate=0.3)),
-    }
-    if mode not in settings:
-        raise ValueError(
-            f"no verify setup for mode {mode!r}; known: {sorted(settings)} (add one in "
-            "datarax_ops/conformance/checks.py when a mode is added to datarax_ops.modes)"
-        )
-    cls, kwargs = settings[mode]
-    return cls(**{**kwargs, **overrides})
-
-
-def clip_config(mode: str) -> Any:
-    """The mode's config with a clip range its output reaches on [0, 1] pictures."""
-    if mode == "gaussian":
-        return mode_config(mode, noise_std=0.3, clip_range=(0.0, 1.0))
-    if mode == "poisson":
-        return mode_config(mode, lam_scale=5.0, clip_range=(0.0, 1.0))
-    if mode in ("pixel", "channel"):
-        return mode_config(mode, clip_range=(0.05, 0.6))
-    return mode_config(mode, clip_range=(0.0, 0.9))
-
-
-# --------------------------------------------------------------------------- #
-# The law of each mode's output, given the input                               #
-# --------------------------------------------------------------------------- #
-def keep_decisions(images: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Dropout: ``(kept, known, bad)`` per value; ``known`` where ``x != 0`` (a dropped 0
-    looks kept); ``bad`` counts known values neither kept unchanged nor zeroed."""
-    known = images != 0
-    kept, dropped = out == images, out == 0
-    bad = int(np.sum(known & (kept == dropped)))
-    return kept & known, known, bad
-
-
-def channel_decisions(
-    images: np.ndarray, out: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Channel dropout: ``(kept, known, bad, mixed)`` per ``(record, channel)``.
-
-    ``mixed`` counts (record, channel) slices whose known values are partly kept
-    and partly dropped (channel sharing broken).
-    """
-    kept, known, bad = keep_decisions(images, out)
-    any_known = known.any(axis=(1, 2))
-    all_kept = (kept | ~known).all(axis=(1, 2))
-    any_kept = kept.any(axis=(1, 2))
-    mixed = int(np.sum(any_known & (all_kept != any_kept)))
-    return np.asarray(all_kept & any_known), np.asarray(any_known), bad, mixed
-
-
-def salt_pepper_categories(
-    config: Any, images: np.ndarray, out: np.ndarray
-) -> tuple[np.ndarray, int]:
-    """``[salt, pepper, unchanged]`` counts over values ``x`` that differ from both fill
-    values (so the category is readable), and how many such values are none of them."""
-    salt_value = 1.0 if config.salt_value is None else config.salt_value  # [0, 1] pictures
-    pepper_value = 0.0 if config.pepper_value is None else config.pepper_value
-    readable = (images != salt_value) & (images != pepper_value)
-    salt, pepper, same = out == salt_value, out == pepper_value, out == images
-    one_of = salt.astype(int) + pepper.astype(int) + same.astype(int) == 1
-    bad = int(np.sum(readable & ~one_of))
-    counts = np.array([np.sum(c & readable) for c in (salt, pepper, same)], np.float64)
-    return counts, bad
-
-
-def poisson_lambda(config: Any, images: np.ndarray) -> np.ndarray:
-    """``lam = max(x, 0) * lam_scale`` per value ([0, 1] pictures: scale ``s = 1``)."""
-    return np.maximum(images.astype(np.float64), 0.0) * config.lam_scale
-
-
-def poisson_counts(config: Any, out: np.ndarray) -> tuple[np.ndarray, int]:
-    """``k = out * lam_scale`` rounded, and how many outputs are off that lattice."""
-    raw = out.astype(np.float64) * config.lam_scale
-    k = np.rint(raw)
-    off = int(np.sum(np.abs(raw - k) > 1e-5 * np.maximum(k, 1.0)))
-    return k, off
-
-
-def randomized_pit(k: np.ndarray, lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """``F(k - 1) + V (F(k) - F(k - 1))`` with ``V ~ U(0, 1)``: exactly U(0, 1) when each
-    ``k ~ Poisson(lam)`` independently, whatever the ``lam`` (a discrete PIT)."""
-    upper = scipy_stats.poisson.cdf(k, lam)
-    lower = scipy_stats.poisson.cdf(k - 1, lam)
-    return lower + rng.random(k.shape) * (upper - lower)
-
-
-def noise_scores(config: Any, images: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Each output value's noise standardized by its law given ``x``: mean 0, variance 1,
-    independent across values for a correct operator; 0 where the law has no variance
-    (or the value is unreadable).  Channel mode: one score per (record, channel).
-
-    Shape: ``images.shape`` (``(records, channels)`` for channel mode), float64.
-    """
-    x, y = images.astype(np.float64), out.astype(np.float64)
-    mode = config.mode
-    if mode == "gaussian":
-        return (y - x - config.noise_mean) / config.noise_std
-    if mode == "salt_pepper":
-        counts_probs = (config.salt_prob, config.pepper_prob)
-        salt = 1.0 if config.salt_value is None else config.salt_value
-        pepper = 0.0 if config.pepper_value is None else config.pepper_value
-        keep = 1.0 - sum(counts_probs)
-        mean = counts_probs[0] * salt + counts_probs[1] * pepper + keep * x
-        second = counts_probs[0] * salt**2 + counts_probs[1] * pepper**2 + keep * x**2
-        sd = np.sqrt(np.maximum(second - mean**2, 0.0))
-        return np.where(sd > 0, (y - mean) / np.where(sd > 0, sd, 1.0), 0.0)
-    if mode == "poisson":
-        lam = poisson_lambda(config, images)
-        k = np.rint(y * config.lam_scale)
-        return np.where(lam > 0, (k - lam) / np.sqrt(np.where(lam > 0, lam, 1.0)), 0.0)
-    keep = 1.0 - config.dropout_rate
-    sd = math.sqrt(keep * (1.0 - keep)) or 1.0
-    if mode == "channel":
-        kept, known, _, _ = channel_decisions(images, out)
-    else:
-        kept, known, _ = keep_decisions(images, out)
-    return np.where(known, (kept - keep) / sd, 0.0)
-
-
-# --------------------------------------------------------------------------- #
-# The checks                                                                   #
-# --------------------------------------------------------------------------- #
 def reference_output(config: Any, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The reference's own draw applied to ``images``: ``reference.draw`` + ``apply_batch``."""
     params = reference.draw(config, rng, images.shape[1:], images.shape[0])
     return reference.apply_batch(config, images, params)
 
 
-def check_law(
-    rec: Recorder,
-    config: Any,
-    images: np.ndarray,
-    out: np.ndarray,
-    ref: np.ndarray,
-    rng: np.random.Generator,
-) -> None:
-    """The exact law of ``op(batch)``'s output vs scipy, and vs the reference's output."""
-    run, mode = rec.run, config.mode
-    if mode == "gaussian":
-        rec.aspect = "law vs scipy"
-        residual = out.astype(np.float64) - images
-        mean, std = config.noise_mean, config.noise_std
-        what = f"residual out - x ~ N({mean}, {std}^2)"
-        rec.stat(kit.assert_ks_1samp, residual, scipy_stats.norm(mean, std), what=what)
-        rec.stat(kit.assert_normal_mean, residual, mean, std, what=f"mean of {what}")
-        rec.stat(kit.assert_normal_variance, residual, std**2, what=f"variance of {what}")
-        rec.aspect = "vs reference"
-        ref_residual = ref.astype(np.float64) - images
-        rec.stat(kit.assert_ks_2samp, residual, ref_residual, what="residuals vs the reference's")
-        run.samples.append(
-            ContinuousSample(
-                "gaussian residuals",
-                "out - x",
-                _subsample(residual, rng),
-                _subsample(ref_residual, rng),
-                scipy_stats.norm(mean, std),
-                f"exact N({mean:g}, {std:g}²)",
-            )
-        )
-    elif mode == "salt_pepper":
-        rec.aspect = "law vs scipy"
-        counts, bad = salt_pepper_categories(config, images, out)
-        rec.exact(bad == 0, "every value is salt, pepper or unchanged", f"{bad} values are not")
-        probs = np.array([config.salt_prob, config.pepper_prob, 0.0])
-        probs[2] = 1.0 - probs[:2].sum()
-        rec.stat(
-            kit.assert_chisquare_gof, counts, probs, what="salt/pepper/unchanged ~ multinomial"
-        )
-        rec.aspect = "vs reference"
-        ref_counts, _ = salt_pepper_categories(config, images, ref)
-        rec.stat(
-            kit.assert_chisquare_homogeneity,
-            counts,
-            ref_counts,
-            what="categories vs the reference's",
-        )
-        run.samples.append(
-            CategoricalSample(
-                "salt & pepper categories",
-                ("salt", "pepper", "unchanged"),
-                counts,
-                ref_counts,
-                probs,
-            )
-        )
-        run.rates += [
-            _counts_to_rate("salt rate", counts, 0, probs[0]),
-            _counts_to_rate("pepper rate", counts, 1, probs[1]),
-        ]
-    elif mode == "poisson":
-        rec.aspect = "law vs scipy"
-        lam = poisson_lambda(config, images)
-        k, off = poisson_counts(config, out)
-        rec.exact(off == 0, "outputs on the lattice k / lam_scale", f"{off} outputs are not")
-        pit = randomized_pit(k, lam, rng)
-        rec.stat(
-            kit.assert_ks_1samp,
-            pit,
-            scipy_stats.uniform(),
-            what="randomized PIT of counts ~ U(0,1)",
-        )
-        positive = lam > 0
-        z = (k - lam)[positive] / np.sqrt(lam[positive])
-        rec.stat(kit.assert_normal_mean, z, 0.0, 1.0, what="mean: (k - lam) / sqrt(lam)")
-        w = ((k - lam) ** 2 - lam)[positive] / np.sqrt(lam + 2 * lam**2)[positive]
-        rec.stat(kit.assert_normal_mean, w, 0.0, 1.0, what="variance: ((k-lam)^2 - lam) / sd")
-        rec.aspect = "vs reference"
-        ref_k, _ = poisson_counts(config, ref)
-        top = int(max(k.max(), ref_k.max())) + 1
-        rec.stat(
-            kit.assert_chisquare_homogeneity,
-            np.bincount(k.astype(np.int64).ravel(), minlength=top),
-            np.bincount(ref_k.astype(np.int64).ravel(), minlength=top),
-            what="counts vs the reference's",
-        )
-        ref_pit = randomized_pit(ref_k, lam, rng)
-        run.samples.append(
-            ContinuousSample(
-                "poisson counts, randomized PIT",
-                "F(k-1) + V·P(k) under Poisson(x·lam_scale)",
-                _subsample(pit, rng),
-                _subsample(ref_pit, rng),
-                scipy_stats.uniform(),
-                "exact U(0, 1)",
-            )
-        )
-    else:
-        keep = 1.0 - config.dropout_rate
-        rec.aspect = "keep rate"
-        if mode == "channel":
-            kept, known, bad, mixed = channel_decisions(images, out)
-            rec.aspect = "channel sharing"
-            rec.exact(
-                mixed == 0,
-                "each (record, channel) all kept or all dropped",
-                f"{mixed} slices are partly kept",
-            )
-            ref_kept, ref_known, _, _ = channel_decisions(images, ref)
-            rec.aspect = "keep rate"
-        else:
-            kept, known, bad = keep_decisions(images, out)
-            ref_kept, ref_known, _ = keep_decisions(images, ref)
-        rec.exact(bad == 0, "every value kept unchanged or zeroed", f"{bad} values are neither")
-        hits, trials = int(kept.sum()), int(known.sum())
-        unit = "channels" if mode == "channel" else "values"
-        rec.stat(
-            kit.assert_binomial, hits, trials, keep, what=f"kept {unit} ~ Binomial(n, {keep:g})"
-        )
-        rec.aspect = "vs reference"
-        ref_hits, ref_trials = int(ref_kept.sum()), int(ref_known.sum())
-        counts = np.array([hits, trials - hits], np.float64)
-        ref_counts = np.array([ref_hits, ref_trials - ref_hits], np.float64)
-        rec.stat(
-            kit.assert_chisquare_homogeneity,
-            counts,
-            ref_counts,
-            what=f"kept/dropped {unit} vs the reference's",
-        )
-        run.samples.append(
-            CategoricalSample(
-                f"{mode} dropout decisions ({unit})",
-                ("kept", "dropped"),
-                counts,
-                ref_counts,
-                np.array([keep, 1.0 - keep]),
-            )
-        )
-        run.rates.append(RateEstimate(f"keep rate of {unit}, op(batch)", hits, trials, keep))
+@dataclass(frozen=True)
+class Probe:
+    """One mode's probe batch and the outputs every check reads.
 
-
-def output_law(
-    config: Any,
-    images: np.ndarray,
-    out: np.ndarray,
-    ref: np.ndarray,
-    *,
-    seed: int = 0,
-    alpha: float = ALPHA,
-) -> ModeRun:
-    """Only the law checks of :func:`check_law`, on outputs computed elsewhere (no
-    operator is built): ``out`` is judged against scipy and against ``ref``.
-
-    Args:
-      config: the stochastic config ``out`` is supposed to follow.
-      images: float32 ``(records, H, W, 3)`` inputs in [0, 1].
-      out, ref: outputs for ``images``, same shape and dtype.
+    ``images``: float32 ``(records, s, s, 3)``; ``first`` and ``second``: two calls of
+    one operator on it (records ``0 .. N-1`` of its counter, then ``N .. 2N-1``).
     """
-    run = ModeRun(config.mode, config)
-    rng = np.random.default_rng(derived_seed(seed, f"{config.mode}/numpy"))
-    check_law(Recorder(run, alpha), config, images, out, ref, rng)
-    return run
+
+    law: Law
+    config: Any
+    factory: OperatorFactory
+    samples: int
+    seed: int
+    images: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+
+    def seed_of(self, purpose: str) -> int:
+        """:func:`mode_seed` of ``purpose`` for this probe's mode and run."""
+        return mode_seed(self.seed, self.law.mode, purpose)
 
 
-def check_params(
-    rec: Recorder, factory: OperatorFactory, config: Any, samples: int, seed: int
-) -> None:
-    """``generate_random_params`` vs scipy and vs ``reference.draw``; shapes and dtypes."""
+def make_probe(
+    law: Law, images: Sequence[np.ndarray], samples: int, seed: int, factory: OperatorFactory
+) -> Probe:
+    """The probe batch of ``law``'s mode cut from ``images`` (tiles of ``law.patch``),
+    and two calls of the operator ``factory`` builds for ``law.config()`` on it."""
+    config = law.config()
+    batch = probe_batch(images, samples, law.patch)
+    op = build(factory, config, mode_seed(seed, law.mode, "op"))
+    first = run_op(op, batch)
+    second = run_op(op, batch)
+    return Probe(law, config, factory, samples, seed, batch, first, second)
+
+
+# --------------------------------------------------------------------------- #
+# The checks: each records its verdicts for one probe                          #
+# --------------------------------------------------------------------------- #
+def check_output_law(rec: Recorder, probe: Probe) -> None:
+    """The law of ``op(batch)``'s output vs scipy and vs the reference's (the mode's law)."""
+    rng = np.random.default_rng(probe.seed_of("numpy"))
+    ref_rng = np.random.default_rng(probe.seed_of("ref"))
+    ref = reference_output(probe.config, probe.images, ref_rng)
+    probe.law.check_output(rec, Outputs(probe.config, probe.images, probe.first, ref, rng))
+
+
+def params_layout(params: dict[str, np.ndarray]) -> dict[str, tuple[tuple[int, ...], str]]:
+    """``{key: (shape, dtype name)}`` of a params dict, in its key order."""
+    return {k: (v.shape, str(v.dtype)) for k, v in params.items()}
+
+
+def check_params(rec: Recorder, probe: Probe) -> None:
+    """``generate_random_params``: keys, shapes and dtypes those of ``reference.draw``
+    (exact), then its values against the mode's law and against the reference's."""
     rec.aspect = "params"
-    mode = config.mode
-    channels = 3
-    side = max(1, int(math.sqrt(samples / channels / 64)))
-    # channel masks hold one decision per channel: many small records give the sample
-    shape = (
-        (max(2, samples // channels), 1, 1, channels)
-        if mode == "channel"
-        else (64, side, side, channels)
-    )
-    op = build(factory, config, derived_seed(seed, f"{mode}/params/op"))
-    key = jax.random.key(derived_seed(seed, f"{mode}/params/key"))
+    law, config = probe.law, probe.config
+    shape = law.params_shape(probe.samples)
+    op = build(probe.factory, config, probe.seed_of("params/op"))
+    key = jax.random.key(probe.seed_of("params/key"))
     params = {k: np.asarray(v) for k, v in op.generate_random_params(key, {"image": shape}).items()}
-    ref = reference.draw(
-        config, np.random.default_rng(derived_seed(seed, f"{mode}/params/ref")), shape[1:], shape[0]
-    )
-    same_layout = list(params) == list(ref) and all(
-        params[k].shape == ref[k].shape and params[k].dtype == ref[k].dtype for k in ref
-    )
-    layout = {k: (v.shape, str(v.dtype)) for k, v in params.items()}
-    ref_layout = {k: (v.shape, str(v.dtype)) for k, v in ref.items()}
-    if not rec.exact(
-        same_layout,
-        "params keys, shapes, dtypes = reference.draw's",
-        f"got {layout}, reference {ref_layout}",
-    ):
-        return
-    name = next(iter(ref))
-    got = params[name]
-    if mode == "gaussian":
-        dist = scipy_stats.norm(config.noise_mean, config.noise_std)
-        rec.stat(kit.assert_ks_1samp, got, dist, what=f"params {name!r} ~ N(mean, std^2)")
-        rec.stat(kit.assert_ks_2samp, got, ref[name], what=f"params {name!r} vs reference.draw")
-    elif got.dtype == np.bool_:
-        keep = 1.0 - config.dropout_rate
-        rec.stat(
-            kit.assert_binomial,
-            int(got.sum()),
-            got.size,
-            keep,
-            what=f"params {name!r} ~ Bernoulli({keep:g})",
-        )
-        rec.stat(
-            kit.assert_chisquare_homogeneity,
-            [got.sum(), got.size - got.sum()],
-            [ref[name].sum(), ref[name].size - ref[name].sum()],
-            what=f"params {name!r} vs reference.draw",
-        )
-        rec.run.rates.append(
-            RateEstimate("keep rate, generate_random_params", int(got.sum()), int(got.size), keep)
-        )
-    else:
-        inside = bool(np.all((got >= 0.0) & (got < 1.0)))
-        if rec.exact(inside, f"params {name!r} in [0, 1)", "levels outside [0, 1)"):
-            rec.stat(
-                kit.assert_ks_1samp, got, scipy_stats.uniform(), what=f"params {name!r} ~ U(0,1)"
-            )
-        rec.stat(kit.assert_ks_2samp, got, ref[name], what=f"params {name!r} vs reference.draw")
+    ref_rng = np.random.default_rng(probe.seed_of("params/ref"))
+    ref = reference.draw(config, ref_rng, shape[1:], shape[0])
+    layout, ref_layout = params_layout(params), params_layout(ref)
+    same = list(layout) == list(ref_layout) and layout == ref_layout
+    what = "params keys, shapes, dtypes = reference.draw's"
+    if rec.exact(same, what, f"got {layout}, reference {ref_layout}"):
+        name = next(iter(ref))
+        law.check_params(rec, config, name, params[name], ref[name])
 
 
-def check_clip(
-    rec: Recorder, factory: OperatorFactory, mode: str, images: np.ndarray, seed: int
-) -> None:
-    """A config with a clip range: every output inside it (exact)."""
+def check_clip(rec: Recorder, probe: Probe) -> None:
+    """The mode's config with a clip range: every output inside it, and some at its
+    bounds (exact)."""
     rec.aspect = "clip range"
-    config = clip_config(mode)
+    config = probe.law.clip_config()
     low, high = config.clip_range
-    out = run_op(build(factory, config, derived_seed(seed, f"{mode}/clip")), images)
+    out = run_op(build(probe.factory, config, probe.seed_of("clip")), probe.images)
     outside = int(np.sum(~((out >= low) & (out <= high))))
     rec.exact(
         outside == 0, f"outputs inside clip_range ({low:g}, {high:g})", f"{outside} values outside"
@@ -678,17 +229,18 @@ def check_clip(
     )
 
 
-def check_independence(
-    rec: Recorder, config: Any, images: np.ndarray, first: np.ndarray, second: np.ndarray
-) -> None:
-    """Noise of record 2i vs 2i+1 and of call 1 vs call 2 of the same operator."""
+def check_independence(rec: Recorder, probe: Probe) -> None:
+    """Standardized noise of record 2i vs 2i+1, and of call 1 vs call 2 (correlation
+    tests); call 2 differs from call 1 (exact)."""
     rec.aspect = "independence"
+    first, second = probe.first, probe.second
     rec.exact(
         not np.array_equal(first, second),
         "two calls give different output",
         "call 2 repeated call 1",
     )
-    a, b = noise_scores(config, images, first), noise_scores(config, images, second)
+    a = probe.law.noise_scores(probe.config, probe.images, first)
+    b = probe.law.noise_scores(probe.config, probe.images, second)
     rec.stat(
         kit.assert_uncorrelated,
         a[0::2].ravel(),
@@ -698,22 +250,15 @@ def check_independence(
     rec.stat(kit.assert_uncorrelated, a.ravel(), b.ravel(), what="noise of call 1 vs call 2")
 
 
-def check_split_and_apply(
-    rec: Recorder,
-    factory: OperatorFactory,
-    config: Any,
-    images: np.ndarray,
-    first: np.ndarray,
-    op_seed: int,
-) -> None:
-    """The records of ``first`` (record ``i`` numbered ``i`` by the operator's counter)
-    again through a fresh operator with the same seed: in two batches whose metadata
-    give the same indices, and one by one through ``apply``.  Identical output (exact)."""
+def check_split(rec: Recorder, probe: Probe) -> None:
+    """The probe's records again through a fresh operator with the same seed, in two
+    batches whose metadata give the same indices: identical output (exact)."""
     rec.aspect = "batch split"
+    images, first = probe.images, probe.first
     records = images.shape[0]
     meta = [{"index": i} for i in range(records)]
     half = records // 2
-    split_op = build(factory, config, op_seed)
+    split_op = build(probe.factory, probe.config, probe.seed_of("op"))
     parts = np.concatenate(
         [run_op(split_op, images[:half], meta[:half]), run_op(split_op, images[half:], meta[half:])]
     )
@@ -722,15 +267,24 @@ def check_split_and_apply(
         f"1x{records} batch (counter) = 2x{half} batches (metadata index)",
         f"{int(np.sum(first != parts))} values differ",
     )
-    element_op = build(factory, config, op_seed)
-    picked = range(0, records, max(1, records // SPLIT_RECORDS))[:SPLIT_RECORDS]
+
+
+def check_apply(rec: Recorder, probe: Probe) -> None:
+    """``apply`` of a fresh operator with the same seed on ``SPLIT_RECORDS`` single
+    records (metadata index ``i``) equals their ``op(batch)`` output (exact)."""
+    rec.aspect = "batch split"
+    images, records = probe.images, probe.images.shape[0]
+    element_op = build(probe.factory, probe.config, probe.seed_of("op"))
+    picked = list(range(0, records, max(1, records // SPLIT_RECORDS))[:SPLIT_RECORDS])
     one_by_one = np.stack(
         [
-            np.asarray(element_op.apply({"image": jnp.asarray(images[i])}, {}, meta[i])[0]["image"])
+            np.asarray(
+                element_op.apply({"image": jnp.asarray(images[i])}, {}, {"index": i})[0]["image"]
+            )
             for i in picked
         ]
     )
-    expected = first[list(picked)]
+    expected = probe.first[picked]
     rec.exact(
         np.array_equal(expected, one_by_one),
         f"apply() on {len(picked)} single records = their op(batch) output",
@@ -738,30 +292,25 @@ def check_split_and_apply(
     )
 
 
-def check_determinism(
-    rec: Recorder,
-    factory: OperatorFactory,
-    config: Any,
-    images: np.ndarray,
-    first: np.ndarray,
-    op_seed: int,
-) -> None:
-    """Same seed same output, another seed another; the deterministic mode's fixed pattern."""
+def check_determinism(rec: Recorder, probe: Probe) -> None:
+    """Same seed same output, another seed another; ``stochastic=False`` gives one
+    pattern for every record and call (exact)."""
     rec.aspect = "determinism"
-    again = run_op(build(factory, config, op_seed), images)
+    images, first, op_seed = probe.images, probe.first, probe.seed_of("op")
+    again = run_op(build(probe.factory, probe.config, op_seed), images)
     rec.exact(
         np.array_equal(first, again),
         "same seed, same output",
         f"{int(np.sum(first != again))} values differ",
     )
-    other = run_op(build(factory, config, (op_seed + 1) % 2**31), images)
+    other = run_op(build(probe.factory, probe.config, (op_seed + 1) % 2**31), images)
     rec.exact(
         not np.array_equal(first, other),
         "another seed, another output",
         "two seeds gave the same output",
     )
-    fixed = dataclasses.replace(config, stochastic=False, stream_name=None)
-    op = build(factory, fixed, 0)
+    fixed = dataclasses.replace(probe.config, stochastic=False, stream_name=None)
+    op = build(probe.factory, fixed, 0)
     same = np.broadcast_to(images[:1], images.shape).copy()
     one, two = run_op(op, same), run_op(op, same)
     rec.exact(
@@ -771,23 +320,17 @@ def check_determinism(
     )
 
 
-def check_dtypes(
-    rec: Recorder,
-    factory: OperatorFactory,
-    config: Any,
-    images: np.ndarray,
-    first: np.ndarray,
-    seed: int,
-) -> None:
-    """float32 (the probe batch) and uint8 input: the same dtype and shape out."""
+def check_dtypes(rec: Recorder, probe: Probe) -> None:
+    """float32 (the probe batch) and uint8 input: the same dtype and shape out (exact)."""
     rec.aspect = "dtypes"
+    images, first = probe.images, probe.first
     rec.exact(
         first.shape == images.shape and first.dtype == np.float32,
         "float32 in, float32 out",
         f"got {first.dtype} {first.shape}",
     )
     as_bytes = np.rint(images * 255.0).astype(np.uint8)
-    out = run_op(build(factory, config, derived_seed(seed, f"{config.mode}/dtypes")), as_bytes)
+    out = run_op(build(probe.factory, probe.config, probe.seed_of("dtypes")), as_bytes)
     rec.exact(
         out.shape == as_bytes.shape and out.dtype == np.uint8,
         "uint8 in, uint8 out",
@@ -795,6 +338,22 @@ def check_dtypes(
     )
 
 
+CHECKS: tuple[Callable[[Recorder, Probe], None], ...] = (
+    check_output_law,
+    check_params,
+    check_clip,
+    check_independence,
+    check_split,
+    check_apply,
+    check_determinism,
+    check_dtypes,
+)
+"""Every check ``verify`` runs on each mode, in the order of the verdict table."""
+
+
+# --------------------------------------------------------------------------- #
+# Runs                                                                         #
+# --------------------------------------------------------------------------- #
 def verify_mode(
     mode: str,
     images: Sequence[np.ndarray],
@@ -804,7 +363,7 @@ def verify_mode(
     factory: OperatorFactory = default_factory,
     alpha: float = ALPHA,
 ) -> ModeRun:
-    """Every check of one mode.
+    """Every check of :data:`CHECKS` on one mode.
 
     Args:
       mode: a name from ``datarax_ops.modes.MODES``.
@@ -818,45 +377,33 @@ def verify_mode(
       The mode's verdicts, plot samples and rate estimates.
     """
     started = time.perf_counter()
-    config = mode_config(mode)
-    run = ModeRun(mode, config)
+    probe = make_probe(law_for(mode), images, samples, seed, factory)
+    run = ModeRun(mode, probe.config)
     rec = Recorder(run, alpha)
-    rng = np.random.default_rng(derived_seed(seed, f"{mode}/numpy"))
-    # channel mode decides once per (record, channel): small tiles give many decisions
-    batch = probe_batch(images, samples, CHANNEL_PATCH if mode == "channel" else PATCH)
-    op_seed = derived_seed(seed, f"{mode}/op")
-    op = build(factory, config, op_seed)
-    first = run_op(op, batch)  # records 0 .. N-1 of the operator's counter
-    second = run_op(op, batch)  # records N .. 2N-1
-    ref = reference_output(config, batch, np.random.default_rng(derived_seed(seed, f"{mode}/ref")))
-    check_law(rec, config, batch, first, ref, rng)
-    check_params(rec, factory, config, samples, seed)
-    check_clip(rec, factory, mode, batch, seed)
-    check_independence(rec, config, batch, first, second)
-    check_split_and_apply(rec, factory, config, batch, first, op_seed)
-    check_determinism(rec, factory, config, batch, first, op_seed)
-    check_dtypes(rec, factory, config, batch, first, seed)
+    for check in CHECKS:
+        check(rec, probe)
     run.seconds = time.perf_counter() - started
     return run
 
 
-def environment() -> dict[str, str]:
-    """Backend, devices and package versions, for the report."""
-    import platform
-    from importlib import metadata
+def output_law(
+    config: Any,
+    images: np.ndarray,
+    out: np.ndarray,
+    ref: np.ndarray,
+    *,
+    seed: int = 0,
+    alpha: float = ALPHA,
+) -> ModeRun:
+    """Only the law checks of the config's mode, on outputs computed elsewhere (no
+    operator is built): ``out`` is judged against scipy and against ``ref``.
 
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    kinds = collections.Counter(d.device_kind for d in jax.devices())
-    packages = ("datarax-ops", "jax", "jaxlib", "flax", "numpy", "scipy", "matplotlib")
-    return {
-        "backend": jax.default_backend(),
-        "devices": ", ".join(f"{count} x {kind}" for kind, count in sorted(kinds.items())),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        **{name: version(name) for name in packages},
-    }
+    Args:
+      config: the stochastic config ``out`` is supposed to follow.
+      images: float32 ``(records, H, W, 3)`` inputs in [0, 1].
+      out, ref: outputs for ``images``, same shape and dtype.
+    """
+    run = ModeRun(config.mode, config)
+    rng = np.random.default_rng(mode_seed(seed, config.mode, "numpy"))
+    law_for(config.mode).check_output(Recorder(run, alpha), Outputs(config, images, out, ref, rng))
+    return run

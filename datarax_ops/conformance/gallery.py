@@ -5,7 +5,9 @@ column and the mode at increasing strength in the next ones.  Every panel is
 produced by the compiled operators through the public API (``op(batch)`` on a
 batch of one image); within a row every operator gets the same seed, so the
 columns differ only by the strength (salt & pepper at a higher probability
-replaces a superset of the values, say).
+replaces a superset of the values, say).  A row's strengths, its note and the
+measured effect in each panel's title come from the mode's law
+(``datarax_ops/conformance/laws/<mode>.py``).
 
 Needs matplotlib and Pillow (the ``verify`` extra).
 """
@@ -21,30 +23,21 @@ from typing import Any
 
 import numpy as np
 
+from datarax_ops.batch import Batch
 from datarax_ops.conformance import images as images_module
+from datarax_ops.conformance.laws import LAWS, law_for
+from datarax_ops.modes import MODES
+from datarax_ops.operator import DropoutOperator, NoiseOperator
 
 DEFAULT_OUT = "datarax-ops-demo.png"
 DEFAULT_SEED = 0
 DEFAULT_MAX_SIZE = 320
 STREAM = "augment"
 
-# Config overrides per mode name, weakest to strongest.  Poisson's noise *falls* as
-# lam_scale grows (variance x / lam_scale), so its strengths run from large to small.
-DEFAULT_STRENGTHS: dict[str, tuple[dict[str, float], ...]] = {
-    "gaussian": tuple({"noise_std": s} for s in (0.02, 0.05, 0.1, 0.2)),
-    "salt_pepper": tuple({"salt_prob": p, "pepper_prob": p} for p in (0.005, 0.02, 0.05, 0.15)),
-    "poisson": tuple({"lam_scale": s} for s in (300.0, 100.0, 30.0, 10.0)),
-    "pixel": tuple({"dropout_rate": r} for r in (0.05, 0.1, 0.25, 0.5)),
-    "channel": tuple({"dropout_rate": r} for r in (0.1, 0.25, 0.5, 0.75)),
+# Config overrides per mode name, weakest to strongest: each law's ``demo_strengths``.
+DEFAULT_STRENGTHS: dict[str, tuple[Mapping[str, float], ...]] = {
+    name: law.demo_strengths for name, law in LAWS.items()
 }
-
-_MODE_NOTES = {
-    "poisson": "larger lam_scale\n= less noise",
-    "channel": "one decision per\nchannel; panels:\n4 records",
-}
-# Records shown per panel (tiled 2x2 at half size): one record of channel dropout
-# is only three coin flips, so its panels show four records of one batch.
-RECORDS_PER_PANEL = {"channel": 4}
 _SHORT_NAMES = {"salt_prob": "salt", "pepper_prob": "pepper"}
 
 
@@ -60,9 +53,7 @@ class Panel:
 
 def operator_class(config_class: type) -> type:
     """The operator (``NoiseOperator`` / ``DropoutOperator``) whose config is ``config_class``."""
-    import datarax_ops
-
-    for candidate in (datarax_ops.NoiseOperator, datarax_ops.DropoutOperator):
+    for candidate in (NoiseOperator, DropoutOperator):
         if issubclass(config_class, candidate.config_class):
             return candidate
     raise TypeError(f"no operator takes {config_class.__name__}")
@@ -87,14 +78,12 @@ def run_mode(
     import jax.numpy as jnp
     from flax import nnx
 
-    import datarax_ops
-
     config = mode.config_class(
         field_key="image", mode=mode.name, stochastic=True, stream_name=STREAM, **overrides
     )
     op = operator_class(mode.config_class)(config, rngs=nnx.Rngs(**{STREAM: seed}))
     images = jnp.asarray(np.broadcast_to(image, (records, *image.shape)))
-    batch = datarax_ops.Batch.from_parts(data={"image": images}, states={})
+    batch = Batch.from_parts(data={"image": images}, states={})
     return np.asarray(op(batch).data.get_value()["image"], dtype=np.float32)
 
 
@@ -138,31 +127,6 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def effect_label(mode_name: str, original: np.ndarray, outputs: np.ndarray) -> str:
-    """A measured second title line: what the operator did to this picture.
-
-    Args:
-      original: ``(H, W, 3)``; outputs: ``(records, H, W, 3)``.
-
-    ``channel``: which of R, G, B each record kept (``-GB``: red dropped);
-    ``pixel`` / ``salt_pepper``: the fraction of values changed; gaussian /
-    poisson: the RMS change.
-    """
-    if mode_name == "channel" and outputs.shape[-1] == 3:
-        words = []
-        for output in outputs:
-            kept = [
-                name if np.any(output[..., c] != 0) or not np.any(original[..., c] != 0) else "-"
-                for c, name in enumerate("RGB")
-            ]
-            words.append("".join(kept))
-        return "kept " + " ".join(words)
-    if mode_name in ("pixel", "salt_pepper"):
-        return f"{np.mean(outputs != original):.1%} changed"
-    rms = float(np.sqrt(np.mean((outputs.astype(np.float64) - original) ** 2)))
-    return f"rms change {rms:.3f}"
-
-
 def gallery_rows(
     image: np.ndarray,
     *,
@@ -182,8 +146,6 @@ def gallery_rows(
     Returns:
       One row per mode; the first panel of each row is ``image`` itself.
     """
-    from datarax_ops.modes import MODES
-
     image = np.asarray(image, dtype=np.float32)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(f"gallery needs an (H, W, 3) image, got shape {image.shape}")
@@ -192,15 +154,16 @@ def gallery_rows(
     for mode in MODES if modes is None else modes:
         if mode.name not in strengths:
             raise KeyError(
-                f"no demo strengths for mode {mode.name!r}; add them to DEFAULT_STRENGTHS"
+                f"no demo strengths for mode {mode.name!r}; add demo_strengths to its law"
             )
+        law = law_for(mode.name)
         panels = [Panel(image, "original")]
         for overrides in strengths[mode.name]:
-            records = RECORDS_PER_PANEL.get(mode.name, 1)
+            records = law.demo_records
             outputs = run_mode(mode, overrides, image, seed, records)
-            title = strength_label(overrides) + "\n" + effect_label(mode.name, image, outputs)
+            title = strength_label(overrides) + "\n" + law.effect_label(image, outputs)
             panels.append(Panel(tile_records(outputs), title, tiled=records > 1))
-        note = _MODE_NOTES.get(mode.name)
+        note = law.demo_note
         label = f"{mode.name}\n{mode.config_class.__name__.removesuffix('Config')}"
         rows.append((label + (f"\n{note}" if note else ""), panels))
     return rows

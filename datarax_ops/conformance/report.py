@@ -4,9 +4,9 @@ Contents: the verdict table (the same rows ``verify`` prints), the false-alarm
 budget, one section per mode (``id="mode-<name>"``) with its plots (the
 operator's sample against the reference's and the exact law: histogram and QQ
 plot, or category and keep rates with confidence intervals) and its rows of the
-table, the gallery of every mode on the input picture, and the backend, devices
-and package versions.  Images are embedded as base64 PNG; there are no external
-resources and no JavaScript.  Plots use matplotlib's Agg backend.
+table, the gallery of every mode on the input picture, and the environment (python,
+CPU, backend, devices, git revision, package versions).  Images are embedded as
+base64 PNG; there are no external resources and no JavaScript.  Plots use matplotlib's Agg backend.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from datarax_ops.conformance.checks import (
+from datarax_ops.conformance.results import (
     CategoricalSample,
     ContinuousSample,
     ModeRun,
@@ -33,6 +33,7 @@ from datarax_ops.conformance.checks import (
     Verdict,
     false_alarm_budget,
 )
+from datarax_ops.environment import as_text
 
 CONFIDENCE = 0.99  # of every interval drawn
 TABLE_COLUMNS = ("mode", "property", "check", "statistic", "p-value", "verdict")
@@ -315,7 +316,7 @@ def render(
     seed: int,
     samples: int,
     source: str,
-    environment: dict[str, str],
+    environment: dict[str, Any],
     gallery_png: bytes | None = None,
     command: str = "",
 ) -> str:
@@ -324,7 +325,7 @@ def render(
     Args:
       runs: one ``ModeRun`` per verified mode.
       seed, samples, source: the run's seed, values per sample and input description.
-      environment: ``checks.environment()``.
+      environment: ``datarax_ops.environment.environment()``.
       gallery_png: the gallery figure as PNG, or None to leave it out.
       command: the command line that replays the run.
     """
@@ -367,6 +368,6 @@ def render(
         )
     parts.append("</section>")
     parts.append('<section id="environment"><h2>Environment</h2>')
-    parts.append(_table(sorted(environment.items()), ("item", "value"), "versions"))
+    parts.append(_table(list(as_text(environment).items()), ("item", "value"), "versions"))
     parts.append("</section></body></html>")
     return "\n".join(parts)

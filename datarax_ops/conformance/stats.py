@@ -124,17 +124,31 @@ current_test = ""
 current_repeat = 0
 
 
-def seed_for(name: str) -> int:
-    """A stable 63-bit seed for ``name`` (sha256, not ``hash()``, which is salted per process).
+def seed_for(name: str, *, run_seed: int | None = None, bits: int = 63) -> int:
+    """A stable ``bits``-bit seed for ``name`` (sha256, not ``hash()``, which is salted
+    per process): the package's one way from a name to a seed.
 
-    The salt and the repetition index (``DATARAX_OPS_STATS_REPEAT``) are mixed in.
+    Tests call ``seed_for(test_id)``: the salt (``DATARAX_OPS_STATS_SEED``) and the
+    repetition index (``DATARAX_OPS_STATS_REPEAT``) are mixed in.  ``datarax-ops
+    verify`` passes its ``--seed`` as ``run_seed``: the hashed text is
+    ``"<run_seed>/<name>"`` and nothing else, so the seed alone replays a run.
+
+    Args:
+      name: what the seed is for (a test id, ``"gaussian/op"``, ...).
+      run_seed: verify's run seed, or None for the tests' salted seeds.
+      bits: 1 to 64; 31 gives seeds ``nnx.Rngs`` and ``jax.random.key`` take.
     """
-    salt = seed_salt()
-    text = name if salt is None else f"{name}#salt={salt}"
-    if current_repeat:
-        text = f"{text}#repeat={current_repeat}"
+    if not 1 <= bits <= 64:
+        raise ValueError(f"bits must be in 1..64, got {bits}")
+    if run_seed is None:
+        salt = seed_salt()
+        text = name if salt is None else f"{name}#salt={salt}"
+        if current_repeat:
+            text = f"{text}#repeat={current_repeat}"
+    else:
+        text = f"{run_seed}/{name}"
     digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+    return int.from_bytes(digest[:8], "little") & (2**bits - 1)
 
 
 def rng_for(name: str) -> np.random.Generator:

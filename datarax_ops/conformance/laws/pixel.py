@@ -1,0 +1,29 @@
+"""Pixel dropout: every value kept or zeroed on its own."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+
+from datarax_ops.conformance.laws._base import changed_fraction
+from datarax_ops.conformance.laws._dropout import DropoutLaw, keep_decisions
+
+
+class PixelLaw(DropoutLaw):
+    """One keep decision per value."""
+
+    mode = "pixel"
+    unit = "values"
+    settings: ClassVar[Mapping[str, Any]] = {"dropout_rate": 0.2}
+    demo_strengths = tuple({"dropout_rate": r} for r in (0.05, 0.1, 0.25, 0.5))
+
+    def decisions(self, images: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        return keep_decisions(images, out)
+
+    def effect_label(self, original: np.ndarray, outputs: np.ndarray) -> str:
+        return changed_fraction(original, outputs)
+
+
+LAW = PixelLaw()
