@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from flax.errors import TraceContextError
@@ -96,3 +97,53 @@ def set_if_mutable(variable: nnx.Variable, value: Any) -> None:
         variable.set_value(value)
     except TraceContextError:
         pass
+
+
+class BookkeepingAPI:
+    """The seed pages' bookkeeping methods of an operator, on its ``_stats``
+    (``DataStatistics``), ``_cache`` (``OutputCache``) and the NNX counters
+    ``_applied_count`` / ``_skipped_count``."""
+
+    config: Any
+    _kernel: Any
+    _stats: DataStatistics
+    _cache: OutputCache
+    _applied_count: nnx.Variable
+    _skipped_count: nnx.Variable
+
+    def _count(self, size: int) -> None:
+        counter = self._skipped_count if self._kernel.is_identity() else self._applied_count
+        set_if_mutable(counter, counter.get_value() + size)
+
+    def get_operation_stats(self) -> dict[str, int]:
+        """Records transformed (``applied_count``) and passed through as no-ops
+        (``skipped_count``, e.g. ``dropout_rate == 0``).  Eager only."""
+        return {
+            "applied_count": int(self._applied_count[...]),
+            "skipped_count": int(self._skipped_count[...]),
+        }
+
+    def reset_operation_stats(self) -> None:
+        self._applied_count.set_value(jnp.zeros((), jnp.int32))
+        self._skipped_count.set_value(jnp.zeros((), jnp.int32))
+
+    def compute_statistics(self, data: Any) -> dict[str, Any] | None:
+        """``batch_stats_fn(data)``, stored for ``get_statistics``; None without one."""
+        return self._stats.compute(self.config.batch_stats_fn, data)
+
+    def get_statistics(self) -> dict[str, Any] | None:
+        """Set statistics, else ``precomputed_stats`` (unless reset), else computed, else None."""
+        return self._stats.get()
+
+    def set_statistics(self, stats: dict[str, Any]) -> None:
+        self._stats.set(stats)
+
+    def reset_statistics(self) -> None:
+        self._stats.reset()
+
+    def reset_cache(self) -> None:
+        self._cache.clear()
+
+    def cache_info(self) -> dict[str, int]:
+        """``{"hits", "misses", "size"}`` of the output cache (deterministic, cacheable)."""
+        return self._cache.info()

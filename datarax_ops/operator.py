@@ -15,7 +15,6 @@ noise depends only on the base key and its identity (README, "Determinism").
 
 from __future__ import annotations
 
-import copy as copy_module
 import functools
 from typing import Any, ClassVar
 
@@ -26,7 +25,7 @@ from flax import nnx
 from datarax_ops import buckets, params, records, stream
 from datarax_ops._common import get_field, is_prng_key, record_key_data
 from datarax_ops.batch import is_batch_like, not_a_batch, with_data_like
-from datarax_ops.bookkeeping import DataStatistics, OutputCache, set_if_mutable
+from datarax_ops.bookkeeping import BookkeepingAPI, DataStatistics, OutputCache, set_if_mutable
 from datarax_ops.fields import FieldRoute
 from datarax_ops.kernel import Kernel, batch_program, element_programs
 from datarax_ops.modes import kernel_for
@@ -35,15 +34,19 @@ from datarax_ops.reference.config import (
     ModalityOperatorConfig,
     NoiseOperatorConfig,
 )
-from datarax_ops.state import copy_operator, pure_state, restore_state
+from datarax_ops.state import StateAPI
 
 Array = jax.Array
 PyTree = Any
 DEFAULT_STREAM = "default"
 
 
-class ImageOperator(nnx.Module):
-    """datarax's modality-operator API around a ``Kernel``; subclasses set ``config_class``."""
+class ImageOperator(BookkeepingAPI, StateAPI, nnx.Module):
+    """datarax's modality-operator API around a ``Kernel``; subclasses set ``config_class``.
+
+    The inherited bookkeeping (statistics, cache, operation counters) and state (get/set,
+    clone, copy) methods come from ``bookkeeping.BookkeepingAPI`` and ``state.StateAPI``.
+    """
 
     config: ModalityOperatorConfig
     config_class: ClassVar[type[ModalityOperatorConfig]] = ModalityOperatorConfig
@@ -220,71 +223,6 @@ class ImageOperator(nnx.Module):
         if isinstance(batch, dict):
             return self._apply_records(batch, None)
         return self.apply_batch(batch)
-
-    # ----- bookkeeping --------------------------------------------------------
-    def _count(self, size: int) -> None:
-        counter = self._skipped_count if self._kernel.is_identity() else self._applied_count
-        set_if_mutable(counter, counter.get_value() + size)
-
-    def get_operation_stats(self) -> dict[str, int]:
-        """Records transformed (``applied_count``) and passed through as no-ops
-        (``skipped_count``, e.g. ``dropout_rate == 0``).  Eager only."""
-        return {
-            "applied_count": int(self._applied_count[...]),
-            "skipped_count": int(self._skipped_count[...]),
-        }
-
-    def reset_operation_stats(self) -> None:
-        self._applied_count[...] = jnp.zeros((), jnp.int32)
-        self._skipped_count[...] = jnp.zeros((), jnp.int32)
-
-    def compute_statistics(self, data: Any) -> dict[str, Any] | None:
-        """``batch_stats_fn(data)``, stored for ``get_statistics``; None without one."""
-        return self._stats.compute(self.config.batch_stats_fn, data)
-
-    def get_statistics(self) -> dict[str, Any] | None:
-        """Set statistics, else ``precomputed_stats`` (unless reset), else computed, else None."""
-        return self._stats.get()
-
-    def set_statistics(self, stats: dict[str, Any]) -> None:
-        self._stats.set(stats)
-
-    def reset_statistics(self) -> None:
-        self._stats.reset()
-
-    def reset_cache(self) -> None:
-        self._cache.clear()
-
-    def cache_info(self) -> dict[str, int]:
-        """``{"hits", "misses", "size"}`` of the output cache (deterministic, cacheable)."""
-        return self._cache.info()
-
-    # ----- state, copies ----------------------------------------------------
-    def get_state(self) -> dict[str, Any]:
-        """The NNX state as plain numeric arrays (keys as raw ``uint32`` data)."""
-        return pure_state(self)
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        """Restores ``get_state()`` output, strictly (``state.restore_state``)."""
-        restore_state(self, state)
-
-    def clone(self) -> ImageOperator:
-        """An independent operator with the same config and the same state."""
-        twin = nnx.clone(self)
-        twin._stats = copy_module.copy(self._stats)
-        twin._cache = OutputCache()
-        return twin
-
-    def copy(
-        self,
-        *,
-        config: ModalityOperatorConfig | None = None,
-        rngs: nnx.Rngs | None = None,
-        name: str | None = None,
-    ) -> ImageOperator:
-        """A new operator with ``config`` / ``rngs`` / ``name`` replaced; without ``rngs`` it
-        continues this one's stream (``state.copy_operator``)."""
-        return copy_operator(self, config, rngs, name or self.name)
 
     # ----- structure --------------------------------------------------------
     def get_output_structure(

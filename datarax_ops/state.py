@@ -6,11 +6,14 @@ array checkpointer (NumPy, orbax) can save the dict; restoring wraps them back.
 
 from __future__ import annotations
 
+import copy as copy_module
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+from datarax_ops.bookkeeping import OutputCache
 
 
 def pure_state(module: nnx.Module) -> dict[str, Any]:
@@ -56,6 +59,41 @@ def copy_operator(operator: Any, config: Any, rngs: nnx.Rngs | None, name: str) 
         twin._base_key.set_value(operator._base_key.get_value())
         twin._record_counter.set_value(operator._record_counter.get_value())
     return twin
+
+
+class StateAPI:
+    """An operator's state methods: ``get_state`` / ``set_state`` (``pure_state`` /
+    ``restore_state``), ``clone`` and ``copy`` (``copy_operator``)."""
+
+    name: str
+    _stats: Any
+    _cache: Any
+
+    def get_state(self) -> dict[str, Any]:
+        """The NNX state as plain numeric arrays (keys as raw ``uint32`` data)."""
+        return pure_state(self)  # type: ignore[arg-type]  # mixed into an nnx.Module
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restores ``get_state()`` output, strictly (``state.restore_state``)."""
+        restore_state(self, state)  # type: ignore[arg-type]
+
+    def clone(self) -> Any:
+        """An independent operator with the same config and the same state."""
+        twin = nnx.clone(self)
+        twin._stats = copy_module.copy(self._stats)
+        twin._cache = OutputCache()
+        return twin
+
+    def copy(
+        self,
+        *,
+        config: Any = None,
+        rngs: nnx.Rngs | None = None,
+        name: str | None = None,
+    ) -> Any:
+        """A new operator with ``config`` / ``rngs`` / ``name`` replaced; without ``rngs`` it
+        continues this one's stream (``state.copy_operator``)."""
+        return copy_operator(self, config, rngs, name or self.name)
 
 
 def _is_typed_key(x: Any) -> bool:

@@ -148,10 +148,20 @@ def record_key(base_key: np.ndarray, index: int | np.ndarray) -> np.ndarray:
     Returns:
       Raw keys; for ``index < 2**32`` each equals ``jax.random.fold_in(base, index)``.
     """
+    return words_key(base_key, _split_index(index))
+
+
+def words_key(base_key: np.ndarray, words: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Keys of records named by two ``uint32`` words ``(w0, w1)`` under ``base_key``:
+    ``threefry2x32(base, (w0, w1))``, ``uint32 w0.shape + (2,)`` (``record_key`` names
+    record ``i`` by ``(i >> 32, i & 0xffffffff)``; the grain transform by two words of
+    grain's per-record generator)."""
     base_key = np.asarray(base_key, _U32)
     if base_key.shape != (2,):
         raise ValueError(f"a base key has shape (2,), got {base_key.shape}")
-    y0, y1 = threefry2x32((base_key[0], base_key[1]), _split_index(index))
+    y0, y1 = threefry2x32(
+        (base_key[0], base_key[1]), (np.asarray(words[0], _U32), np.asarray(words[1], _U32))
+    )
     return np.stack([y0, y1], axis=-1)
 
 
@@ -368,4 +378,5 @@ __all__ = [
     "threefry2x32",
     "uniform_from_bits",
     "uniforms",
+    "words_key",
 ]

@@ -508,3 +508,16 @@ def _measure_full_grid() -> None:  # pragma: no cover - a manual measurement
 
 if __name__ == "__main__":  # pragma: no cover
     _measure_full_grid()
+
+
+def test_words_key_twins_agree_and_name_records_as_record_key_does():
+    base = np.asarray([0x12345678, 0x9ABCDEF0], np.uint32)
+    words = np.random.default_rng(7).integers(0, 2**32, size=(64, 2), dtype=np.uint32)
+    numpy_keys = rs.words_key(base, (words[:, 0], words[:, 1]))
+    jax_keys = np.asarray(ds.words_key(jnp.asarray(base), jnp.asarray(words)))
+    np.testing.assert_array_equal(numpy_keys, jax_keys)
+    index = np.arange(5, dtype=np.uint32)
+    np.testing.assert_array_equal(
+        rs.words_key(base, (np.zeros(5, np.uint32), index)),
+        rs.record_key(base, index),
+    )
