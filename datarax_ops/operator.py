@@ -66,7 +66,7 @@ class ImageOperator(BookkeepingAPI, StateAPI, nnx.Module):
         self.config, self.rngs = config, rngs
         self.name = name if name is not None else type(self).__name__
         self.stochastic, self.stream_name = config.stochastic, config.stream_name
-        self._kernel = kernel_for(config)
+        self._kernel = self.make_kernel(config)
         self._fields = FieldRoute.from_config(config)
         self._applied_count = nnx.Variable(jnp.zeros((), jnp.int32))
         self._skipped_count = nnx.Variable(jnp.zeros((), jnp.int32))
@@ -77,6 +77,9 @@ class ImageOperator(BookkeepingAPI, StateAPI, nnx.Module):
             self._record_counter = nnx.Variable(jnp.zeros((2,), jnp.uint32))
             base_key = records.draw_base_key(rngs, self.rng_stream, type(self).__name__)
             self._base_key = nnx.Variable(base_key)
+
+    make_kernel = staticmethod(kernel_for)
+    """The kernel of ``config``'s mode (``modes.kernel_for``); a subclass may give another."""
 
     @property
     def kernel(self) -> Kernel:
