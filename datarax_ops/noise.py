@@ -43,11 +43,19 @@ def _optional_float(value: float | None) -> float | None:
 # gaussian                                                                     #
 # --------------------------------------------------------------------------- #
 def draw_gaussian(kernel: GaussianKernel, key: Array, element_shape: tuple[int, ...]) -> Params:
-    """``{"noise": float32 element_shape}`` = mean + std * N(0, 1); zeros if std == 0."""
+    """``{"noise": float32 element_shape}`` = mean + std * N(0, 1); zeros if std == 0.
+
+    The mean is added as ``mean + 0 * z`` (the same value, as ``z`` is finite): a constant
+    0 would be folded away, leaving ``x + std * z``, which XLA fuses into one multiply-add
+    in some programs and not in others (programs of other shapes, ``datarax_ops.buckets``),
+    so the same record could differ in the last bit.  With a computed offset the noise is
+    always the rounded ``mean + std * z`` before anything adds it.
+    """
     if kernel.noise_std == 0:
         return {"noise": jnp.zeros(element_shape, jnp.float32)}
     z = stream.normals(key, element_shape)
-    return {"noise": jnp.float32(kernel.noise_mean) + jnp.float32(kernel.noise_std) * z}
+    offset = jnp.float32(kernel.noise_mean) + jnp.float32(0.0) * z
+    return {"noise": offset + jnp.float32(kernel.noise_std) * z}
 
 
 def apply_gaussian(kernel: GaussianKernel, image: Array, params: Params) -> Array:
