@@ -165,11 +165,12 @@ class ImageOperator(BookkeepingAPI, StateAPI, nnx.Module):
         else:  # a deterministic, cacheable operator on concrete input
             self._fields.check_finite(images)
             program = batch_program(self._kernel, False, self.config.batch_strategy)
-            padded, restore = buckets.prepare(program, images, batched=True)
-            no_tally = jnp.zeros((), jnp.int32)
-            output = self._cache.lookup(
-                images, lambda: restore(program(None, None, no_tally, padded, None)[0])
-            )
+
+            def compute() -> Array:  # only on a cache miss
+                padded, restore = buckets.prepare(program, images, batched=True)
+                return restore(program(None, None, jnp.zeros((), jnp.int32), padded, None)[0])
+
+            output = self._cache.lookup(images, compute)
             self._count(images.shape[0])
         return self._fields.route(data, output)
 
