@@ -1,7 +1,10 @@
 """Sessions that CI and users run.  ``nox`` alone runs ``tests``.
 
 tests      the fast default suite (< 10 minutes on 2 cores) with datarax 0.1.4; CI runs
-           this one, which queues datarax_latest
+           this one, which queues slow and datarax_latest
+slow       the tests that start processes or run whole commands (marked slow): two JAX
+           processes, 8 host devices, grain workers, verify, the examples, the offline
+           accelerator command
 datarax_latest  the datarax pipeline tests and examples against datarax 0.1.17 (Python 3.12)
 matrix     the same suite on Python 3.11, 3.12 and 3.13 (pyenv's interpreters)
 stats      the statistical checks again with 8x samples, fresh seeds, more examples
@@ -125,19 +128,38 @@ def _fast_suite(session: nox.Session) -> None:
         "jax {jax.__version__}, jaxlib {jaxlib.__version__}, flax {flax.__version__}, "
         "numpy {numpy.__version__}, datarax {datarax.__version__}')",
     )
-    session.run("pytest", "-q", "-m", "not gpu", *session.posargs, env={"JAX_PLATFORMS": "cpu"})
+    session.run("pytest", *PARALLEL, "-m", "not gpu and not slow", *session.posargs, env=TEST_ENV)
+
+
+# pytest-xdist: one worker per core (at most 4), whole files per worker (module fixtures
+# and compile caches stay together); the same hash seed in every worker, so that they
+# collect the same test ids.
+PARALLEL = ["-q", "-n", "auto", "--maxprocesses", "4", "--dist", "loadfile"]
+TEST_ENV = {"JAX_PLATFORMS": "cpu", "PYTHONHASHSEED": "0"}
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """Fast default suite on the running Python: reference vs mathematics, datarax_ops vs
-    reference, API, pipelines (datarax 0.1.4 among them), examples.  CI runs this one.
+    reference, API, pipelines (datarax 0.1.4 among them).  CI runs this one.
 
-    Then queues ``datarax_latest``: the datarax tests against datarax 0.1.17 on Python 3.12
-    (skipped, with nox's notice, where no Python 3.12 is found outside CI).
+    Then queues ``slow`` (the tests marked slow: processes, whole commands) and
+    ``datarax_latest`` (the datarax tests against datarax 0.1.17 on Python 3.12, skipped
+    with nox's notice where no Python 3.12 is found outside CI): nothing is left out of CI.
     """
     _fast_suite(session)
+    session.notify("slow")
     session.notify("datarax_latest")
+
+
+@nox.session
+def slow(session: nox.Session) -> None:
+    """The tests marked slow: two JAX processes with gloo, 8 host devices, grain with
+    worker processes, ``datarax-ops verify`` runs, the examples, the offline accelerator
+    command on the CPU."""
+    _install(session, "test", "verify")
+    _install_seed_datarax(session)
+    session.run("pytest", *PARALLEL, "-m", "slow and not gpu", *session.posargs, env=TEST_ENV)
 
 
 DATARAX_TESTS = ["tests/test_datarax_pipeline.py", "tests/test_examples.py"]
@@ -149,7 +171,7 @@ def datarax_latest(session: nox.Session) -> None:
     _install(session, "test")
     session.install(f"datarax=={DATARAX_VERSION}")
     session.run("python", "-c", "import datarax; print('datarax', datarax.__version__)")
-    session.run("pytest", "-q", *DATARAX_TESTS, *session.posargs, env={"JAX_PLATFORMS": "cpu"})
+    session.run("pytest", *PARALLEL, *DATARAX_TESTS, *session.posargs, env=TEST_ENV)
 
 
 @nox.session(python=PYTHONS)

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 import datarax_ops as ops
-from datarax_ops import bench_records, reference
+from datarax_ops import bench_records, bench_training, reference
 from datarax_ops.bench_kit import (
     MIN_ROUNDS,
     MODE_ALIASES,
@@ -75,6 +75,7 @@ DATARAX_VERSION = "0.1.17"
 FULL_ROUNDS = 20  # interleaved rounds of jitted / copy / eager
 CASE_BUDGET_S = 120.0  # default --case-budget: seconds of timed rounds per case
 QUICK_ROUNDS = 3
+TRAINING_ROUNDS = 15  # interleaved rounds of the training settings (bench_training)
 FULL_FIXED_CALLS = 300  # calls per item of the fixed-cost table
 QUICK_FIXED_CALLS = 30
 BIG_BATCH_VALUES = 2_000_000  # above this many values the reference gets one round
@@ -529,6 +530,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [markdown_table(CASE_HEADER, [case_row(r) for r in report["cases"]]), ""]
     if "records" in report:
         lines += bench_records.render_records(report["records"])
+    if "training" in report:
+        lines += [bench_training.training_markdown(report["training"])]
     fixed = report.get("fixed_cost")
     if fixed:
         rows = [
@@ -657,6 +660,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--records-only", action="store_true", help="only the records workload (no case table)"
     )
+    parser.add_argument(
+        "--no-training",
+        action="store_true",
+        help="skip the training settings' cost (ranges, shared channels, apply_prob)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
     args = parser.parse_args(argv)
     if args.rounds is not None and args.rounds < 1:
@@ -726,6 +734,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         records["count"] = args.records
     if records["count"]:
         report["records"] = bench_records.measure_records(modes, **records)
+    if not args.records_only and not args.no_training:
+        training_rounds = args.rounds or (QUICK_ROUNDS if args.quick else TRAINING_ROUNDS)
+        report["training"] = bench_training.measure_training(
+            modes, tuple(shapes[0]), training_rounds
+        )
     report["wall_s"] = time.perf_counter() - started
 
     markdown = render_markdown(report)
@@ -741,6 +754,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if "records" in report:
         print_table("records of any size", *bench_records.records_table(report["records"]))
+    if "training" in report:
+        print_table(
+            "training settings / the fixed-strength operator",
+            list(bench_training.HEADER),
+            bench_training.training_rows(report["training"]),
+        )
     print(f"wrote {stem}.json and {stem}.md", file=sys.stderr)
     return 0
 

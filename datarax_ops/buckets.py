@@ -82,19 +82,27 @@ def bucket_count(largest_rows: int) -> int:
     return count
 
 
-def layout(element_shape: tuple[int, ...]) -> tuple[int, ...] | None:
+def layout(
+    element_shape: tuple[int, ...], *, channel_shared: bool = False
+) -> tuple[int, ...] | None:
     """The bucketed layout of an element of ``element_shape`` (see the module docstring):
     ``(1, bucket_size(H * W), C)`` for ``(H, W, C)``, ``(bucket_size(size),)`` for other
     ranks; None for an element of fewer than two values (XLA compiles a single value as
     scalar code, whose float32 normals can differ in the last bit from every other
-    size's: it stays exact) or one too large to bucket."""
+    size's: it stays exact) or one too large to bucket.
+
+    ``channel_shared`` (a kernel with ``per_channel=False``, whose draws are one per
+    index of ``element_shape[:-1]``, shared over the last axis): every rank keeps its
+    last axis, ``(1, bucket_size(size // C), C)``, so row ``r``'s draw is still the
+    ``r``-th.
+    """
     shape = tuple(int(d) for d in element_shape)
     size = math.prod(shape)
     if size <= 1:  # XLA compiles a one-value element differently (its normals differ)
         return None
-    if len(shape) == 3:
-        height, width, channels = shape
-        padded: tuple[int, ...] = (1, bucket_size(height * width), channels)
+    if len(shape) == 3 or (channel_shared and shape[-1] > 0):
+        channels = shape[-1]
+        padded: tuple[int, ...] = (1, bucket_size(size // channels), channels)
     else:
         padded = (bucket_size(size),)
     return padded if math.prod(padded) < MAX_VALUES else None
@@ -163,7 +171,9 @@ def _aligned_empty(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
 _ALIGNMENT = 64
 
 
-def prepare(family: Any, images: Any, *, batched: bool) -> tuple[Any, Callable[[Any], Any]]:
+def prepare(
+    family: Any, images: Any, *, batched: bool, channel_shared: bool = False
+) -> tuple[Any, Callable[[Any], Any]]:
     """``(input for the program, restore)``: the bucketed input and the function that
     turns the program's output back into the exact shape, or ``(images, identity)``.
 
@@ -175,6 +185,7 @@ def prepare(family: Any, images: Any, *, batched: bool) -> tuple[Any, Callable[[
         ``jax.Array`` of any real dtype.  Tracers, sharded arrays, scalars and
         empty elements are returned as they are.
       batched: whether ``images`` has a leading batch axis.
+      channel_shared: the kernel shares draws over the last axis (``layout``).
 
     Returns:
       ``padded``: ``(*batch, *layout(element_shape))`` of ``images``' dtype, the
@@ -190,7 +201,7 @@ def prepare(family: Any, images: Any, *, batched: bool) -> tuple[Any, Callable[[
     lead = 1 if batched else 0
     shape = tuple(images.shape)
     element_shape = shape[lead:]
-    padded_layout = layout(element_shape)
+    padded_layout = layout(element_shape, channel_shared=channel_shared)
     if (
         padded_layout is None
         or padded_layout == element_shape
@@ -227,11 +238,11 @@ def to_device(value: Any) -> Any:
     return jnp.asarray(value)
 
 
-def call(program: Callable[..., Any], *args: Any) -> Any:
+def call(program: Callable[..., Any], *args: Any, channel_shared: bool = False) -> Any:
     """``program(*args)`` whose last argument is one element (e.g. ``(H, W, C)``), run in
     the element's bucket when ``prepare`` says so (``program`` is the family): the
     output has the element's shape and dtype, bit for bit the exact program's."""
-    padded, restore = prepare(program, args[-1], batched=False)
+    padded, restore = prepare(program, args[-1], batched=False, channel_shared=channel_shared)
     return restore(program(*args[:-1], padded))
 
 

@@ -3,7 +3,9 @@
 Subcommands:
 
 * ``verify``: runs the conformance checks of ``datarax_ops.conformance.checks``
-  for every mode on the backend JAX finds, prints the verdict table and the
+  for every mode, and of ``conformance.training`` for each mode's training
+  settings (strength range, shared channels, apply probability), on the
+  backend JAX finds, prints the verdict table and the
   false-alarm budget, writes an HTML report, and exits 1 when a check fails.
 * ``demo``: every mode at several strengths on a picture (``conformance.gallery``).
 * ``bench``: the speed table (``datarax_ops.bench``).
@@ -99,6 +101,12 @@ def verify_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-gallery", action="store_true", help="leave the gallery out of the report (faster)"
     )
+    parser.add_argument(
+        "--no-training",
+        action="store_true",
+        help="skip the training settings' checks (strength ranges, shared channels, "
+        "apply_prob; faster)",
+    )
     return parser
 
 
@@ -161,7 +169,7 @@ def verify(argv: Sequence[str] | None = None, *, factory: Any = None) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from datarax_ops.conformance import checks, report
+    from datarax_ops.conformance import checks, report, training
     from datarax_ops.environment import environment
 
     factory = checks.default_factory if factory is None else factory
@@ -173,11 +181,21 @@ def verify(argv: Sequence[str] | None = None, *, factory: Any = None) -> int:
     )
     runs = []
     with Progress(console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("verifying", total=len(modes) + (0 if args.no_gallery else 1))
+        steps = (1 if args.no_training else 2) * len(modes) + (0 if args.no_gallery else 1)
+        task = progress.add_task("verifying", total=steps)
         for mode in modes:
             progress.update(task, description=f"verifying {mode}")
             runs.append(
                 checks.verify_mode(mode, pictures, samples=args.samples, seed=seed, factory=factory)
+            )
+            progress.advance(task)
+            if args.no_training:
+                continue
+            progress.update(task, description=f"verifying {mode}'s training settings")
+            runs.extend(
+                training.verify_training(
+                    mode, pictures, samples=args.samples, seed=seed, factory=factory
+                )
             )
             progress.advance(task)
         gallery_png = None
@@ -190,6 +208,7 @@ def verify(argv: Sequence[str] | None = None, *, factory: Any = None) -> int:
     replay = ["datarax-ops", "verify", "--seed", str(seed), "--samples", str(args.samples)]
     replay += ["--mode", ",".join(modes)] if len(modes) < len(mode_names()) else []
     replay += ["--images", args.images] if args.images else []
+    replay += ["--no-training"] if args.no_training else []
     print_table(verdicts, budget, seed, shlex.join(replay))
     page = report.render(
         runs,

@@ -8,13 +8,14 @@ frozen dataclass of that mode's parameters), as in ``noise.py``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from datarax_ops import stream
+from datarax_ops import stream, strengths
 from datarax_ops._common import clip, float_range, from_working, to_working
 from datarax_ops.kernel import Kernel
 from datarax_ops.reference.config import DropoutOperatorConfig
@@ -24,14 +25,25 @@ Array = jax.Array
 Params = dict[str, Array]
 
 
-def keep_decisions(kernel: DropoutKernelBase, key: Array, shape: tuple[int, ...]) -> Array:
-    """Bool ``shape``: True (keep) with probability ``1 - dropout_rate``."""
-    return stream.keep_mask(key, shape, kernel.dropout_rate)
+def keep_decisions(kernel: DropoutKernelBase, key: Array, shape: tuple[int, ...]) -> Params:
+    """``{"keep_mask": bool shape}``: True (keep) with probability ``1 - rate``, ``rate``
+    the scalar or the record's draw (then also ``"dropout_rate"``, float32 ``()``);
+    with ``per_channel=False`` one decision per pixel (``reference.dropout``)."""
+    drawn = kernel.drawn_strengths(key)
+    if "dropout_rate" not in drawn:
+        draw = functools.partial(_keep_mask, rate=kernel.dropout_rate)
+        return {"keep_mask": strengths.per_value(kernel.per_channel, draw, key, shape)}
+    levels = strengths.per_value(kernel.per_channel, stream.uniforms, key, shape)
+    return {"keep_mask": levels >= drawn["dropout_rate"], **drawn}
+
+
+def _keep_mask(key: Array, shape: tuple[int, ...], rate: float) -> Array:
+    return stream.keep_mask(key, shape, rate)
 
 
 def _finish(kernel: DropoutKernelBase, image: Array, keep: Array) -> Array:
     """Zeroes dropped values in the image's own dtype (exact), then clips if set."""
-    if kernel.dropout_rate == 0:
+    if kernel.dropout_rate == 0 and not kernel.ranges:
         return image
     dropped = jnp.where(keep, image, jnp.zeros((), image.dtype))
     if kernel.clip_range is None:
@@ -40,8 +52,8 @@ def _finish(kernel: DropoutKernelBase, image: Array, keep: Array) -> Array:
 
 
 def draw_pixel(kernel: PixelKernel, key: Array, element_shape: tuple[int, ...]) -> Params:
-    """``{"keep_mask": bool element_shape}``."""
-    return {"keep_mask": keep_decisions(kernel, key, element_shape)}
+    """``{"keep_mask": bool element_shape}`` (see ``keep_decisions``)."""
+    return keep_decisions(kernel, key, element_shape)
 
 
 def apply_pixel(kernel: PixelKernel, image: Array, params: Params) -> Array:
@@ -51,7 +63,7 @@ def apply_pixel(kernel: PixelKernel, image: Array, params: Params) -> Array:
 
 def draw_channel(kernel: ChannelKernel, key: Array, element_shape: tuple[int, ...]) -> Params:
     """``{"keep_mask": bool (C,)}`` for an ``(H, W, C)`` element; element shape otherwise."""
-    return {"keep_mask": keep_decisions(kernel, key, channel_mask_shape(element_shape))}
+    return keep_decisions(kernel, key, channel_mask_shape(element_shape))
 
 
 def apply_channel(kernel: ChannelKernel, image: Array, params: Params) -> Array:
@@ -68,13 +80,18 @@ class DropoutKernelBase(Kernel):
     clip_range: tuple[float, float] | None
 
     param_key: ClassVar[str] = "keep_mask"
+    strength_order: ClassVar[tuple[str, ...]] = ("dropout_rate",)
 
     @classmethod
     def from_config(cls, config: DropoutOperatorConfig) -> DropoutKernelBase:
-        return cls(float(config.dropout_rate), float_range(config.clip_range))
+        return cls(
+            float(config.dropout_rate),
+            float_range(config.clip_range),
+            **cls.training_fields(config),
+        )
 
     def is_identity(self) -> bool:
-        return self.dropout_rate == 0
+        return (self.dropout_rate == 0 and not self.ranges) or super().is_identity()
 
 
 @dataclass(frozen=True)

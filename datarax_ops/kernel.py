@@ -15,12 +15,14 @@ from __future__ import annotations
 import collections
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from datarax_ops import stream
+from datarax_ops import stream, strengths
+from datarax_ops.reference.config import RANGE_FIELDS, strength_ranges
 
 Array = jax.Array
 Params = dict[str, Array]
@@ -30,6 +32,7 @@ PyTree = Any
 TRACE_COUNTS: collections.Counter[Any] = collections.Counter()
 
 
+@dataclass(frozen=True, kw_only=True)
 class Kernel:
     """A mode's pure functions around that mode's parameters (and nothing else).
 
@@ -37,10 +40,28 @@ class Kernel:
     parameters, so they hash by value (compiled programs are shared between
     operators with the same parameters) and a change to another mode's config
     field never recompiles.  ``datarax_ops.modes.MODES`` lists them.
+
+    The fields here are the training settings every mode shares (issue 17;
+    ``reference/record.py``), keyword-only so each mode's own fields stay
+    positional; their defaults change nothing:
+
+    * ``ranges``: ``((scalar, lo, hi), ...)``, the config's strength ranges in
+      the mode's ``strength_order`` (its record slots);
+    * ``per_channel``: False shares each pixel's draw over the last axis;
+    * ``apply_prob``: records transformed with this probability; ``draw`` adds
+      the decision (``params["apply"]``) and ``apply`` passes the others through.
     """
+
+    ranges: tuple[tuple[str, float, float], ...] = ()
+    per_channel: bool = True
+    apply_prob: float = 1.0
 
     mode: ClassVar[str]
     param_key: ClassVar[str]
+    # The scalars a range can replace, in record-slot order (salt before pepper).
+    strength_order: ClassVar[tuple[str, ...]] = ()
+    # The ranged scalars ``apply`` reads from params (the others are only reported).
+    applied_strengths: ClassVar[tuple[str, ...]] = ()
     # The mode's module-level functions ``draw_<mode>(kernel, key, element_shape)``
     # and ``apply_<mode>(kernel, image, params)``, which ``draw``/``apply`` call.
     draw_mode: ClassVar[Callable[..., Params]]
@@ -51,23 +72,57 @@ class Kernel:
         """The kernel of ``config`` (whose ``mode`` is this kernel's)."""
         raise NotImplementedError
 
+    @staticmethod
+    def training_fields(config: Any) -> dict[str, Any]:
+        """The shared fields' values from ``config`` (``from_config`` passes them on)."""
+        order = tuple(scalar for _name, scalar in RANGE_FIELDS[config.mode])
+        return {
+            "ranges": strengths.strength_ranges(strength_ranges(config), order),
+            "per_channel": bool(config.per_channel),
+            "apply_prob": float(config.apply_prob),
+        }
+
     def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
         """One record's params for an element of ``element_shape``; ``key`` is the
         record's raw key data, ``uint32 (2,)`` (see ``datarax_ops.stream``)."""
-        return type(self).draw_mode(self, key, tuple(element_shape))
+        params = type(self).draw_mode(self, key, tuple(element_shape))
+        if self.apply_prob < 1:
+            params[strengths.APPLY_KEY] = strengths.apply_decision(self.apply_prob, key)
+        return params
 
     def apply(self, image: Array, params: Params) -> Array:
-        """One element transformed with ``params``; shape and dtype kept."""
-        return type(self).apply_mode(self, image, params)
+        """One element transformed with ``params``; shape and dtype kept.  A record whose
+        ``params["apply"]`` is False comes back bit for bit as it went in."""
+        output = type(self).apply_mode(self, image, params)
+        if self.apply_prob < 1:
+            output = jnp.where(params[strengths.APPLY_KEY], output, image)
+        return output
+
+    def drawn_strengths(self, key: Array) -> dict[str, Array]:
+        """``{scalar: float32 ()}``: this record's draw of every ranged scalar."""
+        return strengths.drawn_strengths(self.ranges, self.strength_order, key)
+
+    def ranged(self, scalar: str) -> bool:
+        """Whether ``scalar`` is drawn per record."""
+        return any(name == scalar for name, _low, _high in self.ranges)
+
+    def record_param_keys(self) -> tuple[str, ...]:
+        """The per-record scalar params ``apply`` reads besides ``param_key``."""
+        keys = tuple(name for name in self.applied_strengths if self.ranged(name))
+        return keys + ((strengths.APPLY_KEY,) if self.apply_prob < 1 else ())
 
     @staticmethod
     def param_shape(element_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Shape of ``params[param_key]`` for one element (default: the element's)."""
         return tuple(element_shape)
 
+    def shares_channels(self) -> bool:
+        """True when one draw per pixel serves every channel (``per_channel=False``)."""
+        return not self.per_channel
+
     def is_identity(self) -> bool:
         """True when the mode leaves every input untouched (nothing to draw)."""
-        return False
+        return self.apply_prob == 0
 
 
 def map_records(fn: Callable[..., Array], strategy: str, *args: PyTree) -> Array:

@@ -12,12 +12,12 @@ to read side by side with the reference.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from datarax_ops import stream
+from datarax_ops import stream, strengths
 from datarax_ops._common import (
     by_value_scale,
     clip,
@@ -50,21 +50,27 @@ def draw_gaussian(kernel: GaussianKernel, key: Array, element_shape: tuple[int, 
     in some programs and not in others (programs of other shapes, ``datarax_ops.buckets``),
     so the same record could differ in the last bit.  With a computed offset the noise is
     always the rounded ``mean + std * z`` before anything adds it.
+
+    With ``noise_std_range``: ``std`` is the record's draw (``params["noise_std"]``,
+    float32 ``()``) and the mean is always included; with ``per_channel=False`` one ``z``
+    per pixel (``reference.noise.draw_gaussian``).
     """
-    if kernel.noise_std == 0:
+    drawn = kernel.drawn_strengths(key)
+    if "noise_std" not in drawn and kernel.noise_std == 0:
         return {"noise": jnp.zeros(element_shape, jnp.float32)}
-    z = stream.normals(key, element_shape)
+    z = strengths.per_value(kernel.per_channel, stream.normals, key, element_shape)
+    std = drawn.get("noise_std", jnp.float32(kernel.noise_std))
     offset = jnp.float32(kernel.noise_mean) + jnp.float32(0.0) * z
-    return {"noise": offset + jnp.float32(kernel.noise_std) * z}
+    return {"noise": offset + std * z, **drawn}
 
 
 def apply_gaussian(kernel: GaussianKernel, image: Array, params: Params) -> Array:
-    """``clip(image + noise)``; ``clip(image)`` when ``noise_std == 0``.
+    """``clip(image + noise)``; ``clip(image)`` when ``noise_std == 0`` (and no range).
 
     Gradient: 1 inside the clip range, 0 where clipped.
     """
     values = to_working(image)
-    if kernel.noise_std > 0:
+    if kernel.noise_std > 0 or kernel.ranged("noise_std"):
         values = values + params["noise"].astype(values.dtype)
     return from_working(clip(values, kernel.clip_range), image.dtype)
 
@@ -79,11 +85,15 @@ class GaussianKernel(Kernel):
 
     mode: ClassVar[str] = "gaussian"
     param_key: ClassVar[str] = "noise"
+    strength_order: ClassVar[tuple[str, ...]] = ("noise_std",)
 
     @classmethod
     def from_config(cls, config: NoiseOperatorConfig) -> GaussianKernel:
         return cls(
-            float(config.noise_std), float(config.noise_mean), float_range(config.clip_range)
+            float(config.noise_std),
+            float(config.noise_mean),
+            float_range(config.clip_range),
+            **cls.training_fields(config),
         )
 
     draw_mode = staticmethod(draw_gaussian)
@@ -96,8 +106,24 @@ class GaussianKernel(Kernel):
 def draw_salt_pepper(
     kernel: SaltPepperKernel, key: Array, element_shape: tuple[int, ...]
 ) -> Params:
-    """``{"noise_mask": float32 uniforms in [0, 1) of element_shape}``."""
-    return {"noise_mask": stream.uniforms(key, element_shape)}
+    """``{"noise_mask": float32 uniforms in [0, 1) of element_shape}``, plus the record's
+    ``salt_prob`` / ``pepper_prob`` draws (float32 ``()``) for each range set."""
+    levels = strengths.per_value(kernel.per_channel, stream.uniforms, key, element_shape)
+    return {"noise_mask": levels, **kernel.drawn_strengths(key)}
+
+
+def salt_pepper_thresholds(kernel: SaltPepperKernel, params: Params) -> tuple[Array, Array]:
+    """Float32 ``(salt_below, pepper_below)`` (``reference.noise.salt_pepper_thresholds``):
+    ``(f32(salt), f32(salt + pepper))`` of the scalars, or with a range the record's
+    float32 draws (the scalar for the one not ranged) and their float32 sum."""
+    if not kernel.ranges:
+        return jnp.float32(kernel.salt_prob), jnp.float32(kernel.salt_prob + kernel.pepper_prob)
+    salt = params["salt_prob"] if kernel.ranged("salt_prob") else jnp.float32(kernel.salt_prob)
+    pepper = (
+        params["pepper_prob"] if kernel.ranged("pepper_prob") else jnp.float32(kernel.pepper_prob)
+    )
+    salt = jnp.asarray(salt, jnp.float32)
+    return salt, salt + jnp.asarray(pepper, jnp.float32)
 
 
 def apply_salt_pepper(kernel: SaltPepperKernel, image: Array, params: Params) -> Array:
@@ -108,8 +134,7 @@ def apply_salt_pepper(kernel: SaltPepperKernel, image: Array, params: Params) ->
     """
     levels = params["noise_mask"].astype(jnp.float32)
     salt, pepper = salt_pepper_values(kernel.salt_value, kernel.pepper_value, image)
-    salt_below = jnp.float32(kernel.salt_prob)
-    pepper_below = jnp.float32(kernel.salt_prob + kernel.pepper_prob)
+    salt_below, pepper_below = salt_pepper_thresholds(kernel, params)
     values = to_working(image)
     dtype = values.dtype
     values = jnp.where(
@@ -132,6 +157,8 @@ class SaltPepperKernel(Kernel):
 
     mode: ClassVar[str] = "salt_pepper"
     param_key: ClassVar[str] = "noise_mask"
+    strength_order: ClassVar[tuple[str, ...]] = ("salt_prob", "pepper_prob")
+    applied_strengths: ClassVar[tuple[str, ...]] = ("salt_prob", "pepper_prob")
 
     @classmethod
     def from_config(cls, config: NoiseOperatorConfig) -> SaltPepperKernel:
@@ -141,6 +168,7 @@ class SaltPepperKernel(Kernel):
             _optional_float(config.salt_value),
             _optional_float(config.pepper_value),
             float_range(config.clip_range),
+            **cls.training_fields(config),
         )
 
     draw_mode = staticmethod(draw_salt_pepper)
@@ -154,9 +182,11 @@ def draw_poisson(kernel: PoissonKernel, key: Array, element_shape: tuple[int, ..
     """``{"poisson_samples": float32 uniform quantile levels of element_shape}``.
 
     The levels are computed apart from the quantile (``separate=True``): fused
-    into one loop with the generator, the quantile would not be vectorised.
+    into one loop with the generator, the quantile would not be vectorised.  With
+    ``lam_scale_range``, the record's log-uniform ``lam_scale`` (float32 ``()``) too.
     """
-    return {"poisson_samples": stream.uniforms(key, element_shape, separate=True)}
+    levels = stream.uniforms(key, element_shape, separate=True)
+    return {"poisson_samples": levels, **kernel.drawn_strengths(key)}
 
 
 @jax.custom_jvp
@@ -194,7 +224,9 @@ def apply_poisson(kernel: PoissonKernel, image: Array, params: Params) -> Array:
     """
     values = jnp.maximum(to_working(image), 0.0)
     dtype = values.dtype
-    lam_scale = kernel.lam_scale
+    lam_scale: Any = kernel.lam_scale
+    if kernel.ranged("lam_scale"):  # the record's draw, a float32 scalar
+        lam_scale = jnp.asarray(params["lam_scale"], jnp.float32)
     gain = by_value_scale(image, lambda s: lam_scale / s).astype(dtype)
     inverse_gain = by_value_scale(image, lambda s: s / lam_scale)
     levels = params["poisson_samples"].astype(jnp.float32)
@@ -211,10 +243,14 @@ class PoissonKernel(Kernel):
 
     mode: ClassVar[str] = "poisson"
     param_key: ClassVar[str] = "poisson_samples"
+    strength_order: ClassVar[tuple[str, ...]] = ("lam_scale",)
+    applied_strengths: ClassVar[tuple[str, ...]] = ("lam_scale",)
 
     @classmethod
     def from_config(cls, config: NoiseOperatorConfig) -> PoissonKernel:
-        return cls(float(config.lam_scale), float_range(config.clip_range))
+        return cls(
+            float(config.lam_scale), float_range(config.clip_range), **cls.training_fields(config)
+        )
 
     draw_mode = staticmethod(draw_poisson)
     apply_mode = staticmethod(apply_poisson)

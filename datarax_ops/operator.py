@@ -137,7 +137,9 @@ class ImageOperator(BookkeepingAPI, StateAPI, nnx.Module):
             output = apply_fn(image, given)
         else:  # any element shape: its size bucket's program (datarax_ops.buckets)
             key = self._element_key(random_params, metadata)
-            output = buckets.call(draw_and_apply_fn, key, image)
+            output = buckets.call(
+                draw_and_apply_fn, key, image, channel_shared=self._kernel.shares_channels()
+            )
         self._count(1)
         return self._fields.route(data, output), state, metadata
 
@@ -167,7 +169,9 @@ class ImageOperator(BookkeepingAPI, StateAPI, nnx.Module):
             program = batch_program(self._kernel, False, self.config.batch_strategy)
 
             def compute() -> Array:  # only on a cache miss
-                padded, restore = buckets.prepare(program, images, batched=True)
+                padded, restore = buckets.prepare(
+                    program, images, batched=True, channel_shared=self._kernel.shares_channels()
+                )
                 return restore(program(None, None, jnp.zeros((), jnp.int32), padded, None)[0])
 
             output = self._cache.lookup(images, compute)
@@ -183,7 +187,9 @@ class ImageOperator(BookkeepingAPI, StateAPI, nnx.Module):
         counter = self._record_counter.get_value() if self.stochastic else None
         if not self.stochastic:
             identities = None
-        padded, restore = buckets.prepare(program, images, batched=True)  # eager: size buckets
+        padded, restore = buckets.prepare(  # eager: size buckets
+            program, images, batched=True, channel_shared=self._kernel.shares_channels()
+        )
         output, counter, new_tally, finite = program(
             base_key, counter, tally.get_value(), padded, identities
         )

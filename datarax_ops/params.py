@@ -147,7 +147,10 @@ def generate_params(
       ``{param_key: array}`` with a leading batch axis: ``noise``,
       ``noise_mask`` and ``poisson_samples`` are float32 of the batch shape;
       ``keep_mask`` is bool ``(batch, H, W, C)`` (pixel) or ``(batch, C)``
-      (channel).
+      (channel).  With the training settings (``reference/record.py``) also
+      every record's draws, ``(batch,)``: the float32 strength of each range
+      (``noise_std``, ``salt_prob``, ``pepper_prob``, ``lam_scale``,
+      ``dropout_rate``) and the bool ``apply`` decision when ``apply_prob < 1``.
 
     Raises:
       KeyError: ``field_key`` is not in ``data_shapes`` (datarax's message first).
@@ -198,4 +201,28 @@ def checked_params(kernel: Kernel, random_params: Any, element_shape: tuple[int,
             f"random_params[{key!r}] has shape {value.shape}; one element of shape "
             f"{element_shape} needs {expected}"
         )
-    return {key: value}
+    return {key: value, **_record_params(kernel, random_params)}
+
+
+def _record_params(kernel: Kernel, random_params: dict) -> Params:
+    """The per-record scalars ``apply`` reads (a ranged salt/pepper probability or
+    ``lam_scale``, the ``apply`` decision), each checked to be one real or bool value."""
+    checked: Params = {}
+    for name in kernel.record_param_keys():
+        if name not in random_params:
+            raise ParamsKeyError(
+                f"random_params lacks {name!r}: mode {kernel.mode!r} with this config reads "
+                f"one {name!r} per record (generate_random_params draws it), got "
+                f"{sorted(map(str, random_params))}"
+            )
+        raw = random_params[name]
+        dtype = dtype_of(raw)
+        if dtype is None or not (dtype == jnp.bool_ or is_real_dtype(dtype)):
+            raise TypeError(f"random_params[{name!r}] must be a real or bool value, got {raw!r}")
+        value = jnp.asarray(raw)
+        if value.shape != ():
+            raise ValueError(
+                f"random_params[{name!r}] is one value per record: shape (), got {value.shape}"
+            )
+        checked[name] = value.astype(bool) if name == "apply" else value
+    return checked

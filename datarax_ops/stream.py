@@ -329,6 +329,26 @@ def keep_mask(key: Array, shape: tuple[int, ...], rate: float) -> Array:
     return keep_from_bits(element_bits(key, shape), rate)
 
 
+# Record words (``reference.stream``, step 4): counter high word 1, one slot per draw.
+RECORD_COUNTER_HIGH = 1
+APPLY_SLOT = 0
+STRENGTH_SLOTS = (1, 2)
+
+
+def record_bits(key: Array, slot: int) -> Array:
+    """``uint32 key.shape[:-1]``: word ``slot`` of each record's own words, ``y0 ^ y1``
+    of ``threefry2x32(key, (1, slot))``; never a block of the element bits (high word 0)."""
+    key = jnp.asarray(key, jnp.uint32)
+    high = jnp.full(key.shape[:-1], RECORD_COUNTER_HIGH, jnp.uint32)
+    y0, y1 = threefry2x32((key[..., 0], key[..., 1]), (high, jnp.full_like(high, slot)))
+    return y0 ^ y1
+
+
+def record_uniforms(key: Array, slot: int) -> Array:
+    """Float32 uniforms in ``[0, 1)``, one per record (``uniform_from_bits(record_bits)``)."""
+    return uniform_from_bits(record_bits(key, slot))
+
+
 # The deterministic mode's one pattern: every record uses this raw key,
 # ``jax.random.key_data(jax.random.key(0))``.
 FIXED_PATTERN_KEY = (0, 0)

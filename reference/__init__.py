@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from . import dropout, noise, stream
+from . import dropout, noise, record, stream
 from .common import GeneratorSource, RandomSource, StreamSource
 from .config import (
     DataraxModuleConfig,
@@ -97,15 +97,21 @@ def draw(
     """Draws params for one element, or for ``batch_size`` elements (leading axis).
 
     ``rng`` is a ``numpy.random.Generator`` or a ``StreamSource`` of record keys
-    (``(2,)`` for one element, ``(batch_size, 2)`` for a batch).
+    (``(2,)`` for one element, ``(batch_size, 2)`` for a batch).  With
+    ``apply_prob < 1`` the params hold each record's decision too
+    (``"apply"``, ``record.draw_apply``).
     """
-    return mode_of(config).draw(config, rng, tuple(element_shape), batch_size)
+    params = mode_of(config).draw(config, rng, tuple(element_shape), batch_size)
+    return {**params, **record.draw_apply(config, rng, batch_size)}
 
 
 def apply(
     config: NoiseOperatorConfig | DropoutOperatorConfig, image: np.ndarray, params: Params
 ) -> np.ndarray:
-    """Applies the mode to one element with the given params (no batch axis)."""
+    """Applies the mode to one element with the given params (no batch axis); a
+    record whose ``params["apply"]`` is False is returned as it is (a copy)."""
+    if record.passes_through(config, params):
+        return np.array(image, copy=True)
     return mode_of(config).apply(config, np.asarray(image), params)
 
 
@@ -194,6 +200,7 @@ __all__ = [
     "mode_of",
     "noise",
     "operator_output",
+    "record",
     "stream",
     "stream_params",
 ]

@@ -102,6 +102,13 @@ class GeneratorSource:
         """Float64 standard normals."""
         return self.rng.standard_normal(shape)
 
+    def record_uniforms(self, batch_size: int | None, slot: int) -> np.ndarray:
+        """Float32 uniforms, one per record (``(batch_size,)``, or ``()``); ``slot`` is
+        the stream's record slot, which a generator does not need (its draws are
+        independent anyway)."""
+        del slot
+        return np.asarray(self.rng.random(params_shape((), batch_size), dtype=PARAM_FLOAT))
+
 
 class StreamSource:
     """Randomness from the counter-based stream (``reference.stream``) given record keys:
@@ -121,6 +128,16 @@ class StreamSource:
     def normals(self, shape: tuple[int, ...]) -> np.ndarray:
         """Float64 normals ``Phi^-1((m + 1/2) / 2**24)``."""
         return stream.normals(self.keys, shape)
+
+    def record_uniforms(self, batch_size: int | None, slot: int) -> np.ndarray:
+        """Float32 uniforms, one per record: word ``slot`` of the record words
+        (``stream.record_uniforms``), ``(batch_size,)`` or ``()`` as the keys are."""
+        uniforms = stream.record_uniforms(self.keys, slot)
+        if uniforms.shape != params_shape((), batch_size):
+            raise ValueError(
+                f"{self.keys.shape} keys cannot give {params_shape((), batch_size)} records"
+            )
+        return uniforms
 
 
 RandomSource = GeneratorSource | StreamSource

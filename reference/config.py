@@ -200,6 +200,99 @@ _NOISE_FIELD_CHECKS = {
 }
 
 
+# --------------------------------------------------------------------------- #
+# Training fields beyond the seed pages: strength ranges, channel sharing,       #
+# apply probability (issue 17)                                                 #
+# --------------------------------------------------------------------------- #
+# The range fields, by the mode that reads them, with the scalar each replaces.
+RANGE_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "gaussian": (("noise_std_range", "noise_std"),),
+    "salt_pepper": (("salt_prob_range", "salt_prob"), ("pepper_prob_range", "pepper_prob")),
+    "poisson": (("lam_scale_range", "lam_scale"),),
+    "pixel": (("dropout_rate_range", "dropout_rate"),),
+    "channel": (("dropout_rate_range", "dropout_rate"),),
+}
+# Modes whose draws are per value, so one draw per pixel can be shared over the channels.
+PER_CHANNEL_MODES = ("gaussian", "salt_pepper", "pixel")
+
+
+def _range_pair(name: str, value: Any) -> tuple[float, float]:
+    """``(lo, hi)`` of a range field: two finite real numbers with ``lo <= hi``."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name} must be a (lo, hi) pair of numbers or None, got {value!r}")
+    low = _require_finite(f"{name} lo", value[0])
+    high = _require_finite(f"{name} hi", value[1])
+    if not low <= high:
+        raise ValueError(f"{name} needs lo <= hi, got {tuple(value)!r}")
+    return low, high
+
+
+def _check_range_domain(name: str, low: float, high: float, mode: str) -> None:
+    """Both ends inside the domain of the scalar the range replaces."""
+    if mode == "gaussian" and low < 0:
+        raise ValueError(f"{name} must be non-negative, got ({low!r}, {high!r})")
+    if mode in ("salt_pepper", "pixel", "channel") and not (0.0 <= low and high <= 1.0):
+        raise ValueError(f"{name} must lie in [0.0, 1.0], got ({low!r}, {high!r})")
+    if mode == "poisson" and not low > 0:
+        raise ValueError(f"{name} must be positive (a log-uniform law), got ({low!r}, {high!r})")
+
+
+def validate_training_fields(config: NoiseOperatorConfig | DropoutOperatorConfig) -> None:
+    """The range fields, ``per_channel`` and ``apply_prob``, after the mode's own checks.
+
+    A range set for a mode that does not read it, and ``per_channel=False`` for a
+    mode without per-value draws (poisson, channel), are errors that name the field:
+    unlike the seed fields, these have no datarax code to stay compatible with, and a
+    silently ignored setting would train on the wrong data.
+    """
+    used = dict(RANGE_FIELDS[config.mode])
+    for name, _scalar in sorted({pair for pairs in RANGE_FIELDS.values() for pair in pairs}):
+        value = getattr(config, name, None)
+        if value is None:
+            continue
+        if name not in used:
+            readers = [m for m, pairs in RANGE_FIELDS.items() if name in dict(pairs)]
+            raise ValueError(
+                f"{name} is read only by mode {_either(tuple(readers))}, "
+                f"not by mode='{config.mode}'"
+            )
+        low, high = _range_pair(name, value)
+        _check_range_domain(name, low, high, config.mode)
+        object.__setattr__(config, name, (low, high))  # stored as a hashable float pair
+    if config.mode == "salt_pepper":
+        salt_high = _range_high(config.salt_prob_range, config.salt_prob)
+        pepper_high = _range_high(config.pepper_prob_range, config.pepper_prob)
+        if salt_high + pepper_high > 1.0:
+            raise ValueError(
+                "salt_prob_range / pepper_prob_range: the largest salt and pepper "
+                f"probabilities sum to {salt_high + pepper_high!r} > 1.0 (hi + hi <= 1)"
+            )
+    _require_bool("per_channel", config.per_channel)
+    if not config.per_channel and config.mode not in PER_CHANNEL_MODES:
+        raise ValueError(
+            f"per_channel=False applies to mode {_either(PER_CHANNEL_MODES)} "
+            f"(one draw per pixel shared over the channels), not to mode='{config.mode}'"
+        )
+    if not _is_real(config.apply_prob):
+        raise TypeError(f"apply_prob must be a real number, got {config.apply_prob!r}")
+    _require_probability("apply_prob", config.apply_prob)
+
+
+def _range_high(value: tuple[float, float] | None, scalar: float) -> float:
+    return float(scalar) if value is None else float(value[1])
+
+
+def strength_ranges(
+    config: NoiseOperatorConfig | DropoutOperatorConfig,
+) -> dict[str, tuple[float, float]]:
+    """``{scalar field: (lo, hi)}`` for every range ``config`` sets (empty: none)."""
+    return {
+        scalar: getattr(config, name)
+        for name, scalar in RANGE_FIELDS[config.mode]
+        if getattr(config, name) is not None
+    }
+
+
 def validate_noise_config(config: NoiseOperatorConfig) -> None:
     """Noise parameters: the mode, then the fields that mode uses.
 
@@ -286,6 +379,22 @@ class NoiseOperatorConfig(ModalityOperatorConfig):
     ``lam_scale``: the seed page calls it "higher = more noise", but its own
     formula ``Poisson(x * lam_scale) / lam_scale`` has variance ``x / lam_scale``:
     a larger ``lam_scale`` gives *less* noise.  The formula is followed.
+
+    Beyond the seed pages (defaults reproduce the seed behaviour bit for bit):
+
+    * ``noise_std_range`` (gaussian), ``salt_prob_range`` / ``pepper_prob_range``
+      (salt & pepper), ``lam_scale_range`` (poisson): ``(lo, hi)`` or None.  Each
+      record draws its own value of the scalar the range replaces: uniformly in
+      ``[lo, hi]``, ``lam_scale`` log-uniformly (photon counts span decades).
+      Validated like the scalar; for salt & pepper the two ``hi`` sum to <= 1.
+    * ``per_channel`` (gaussian, salt & pepper): ``False`` draws one value per
+      pixel, shared over the last (channel) axis: monochrome gaussian noise,
+      whole-pixel salt & pepper.  Setting it with poisson is an error.
+    * ``apply_prob`` in [0, 1]: each record is transformed with this probability
+      (decided from its own key); the others pass through bit for bit.
+
+    ``reference/noise.py`` specifies the laws; ``reference/stream.py`` where their
+    random words come from.
     """
 
     clip_range: tuple[float, float] | None = field(default=(0.0, 1.0), kw_only=True)
@@ -297,20 +406,41 @@ class NoiseOperatorConfig(ModalityOperatorConfig):
     salt_value: float | None = field(default=None, kw_only=True)
     pepper_value: float | None = field(default=None, kw_only=True)
     lam_scale: float = field(default=1.0, kw_only=True)
+    # Beyond the seed pages (issue 17); the defaults change nothing.
+    noise_std_range: tuple[float, float] | None = field(default=None, kw_only=True)
+    salt_prob_range: tuple[float, float] | None = field(default=None, kw_only=True)
+    pepper_prob_range: tuple[float, float] | None = field(default=None, kw_only=True)
+    lam_scale_range: tuple[float, float] | None = field(default=None, kw_only=True)
+    per_channel: bool = field(default=True, kw_only=True)
+    apply_prob: float = field(default=1.0, kw_only=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         validate_noise_config(self)
+        validate_training_fields(self)
 
 
 @dataclass(frozen=True)
 class DropoutOperatorConfig(ModalityOperatorConfig):
-    """Configuration of ``DropoutOperator`` (pixel or channel dropout)."""
+    """Configuration of ``DropoutOperator`` (pixel or channel dropout).
+
+    Beyond the seed pages (defaults reproduce the seed behaviour bit for bit):
+    ``dropout_rate_range`` ``(lo, hi)`` in [0, 1] or None: each record draws its
+    rate uniformly; ``per_channel=False`` (pixel mode only): one keep decision
+    per pixel, shared over the channels (whole-pixel dropout); ``apply_prob``:
+    each record is transformed with this probability, the others pass through.
+    See ``reference/dropout.py``.
+    """
 
     clip_range: tuple[float, float] | None = field(default=None, kw_only=True)
     dropout_rate: float = field(default=0.1, kw_only=True)
     mode: Literal["pixel", "channel"] = field(default="pixel", kw_only=True)
+    # Beyond the seed pages (issue 17); the defaults change nothing.
+    dropout_rate_range: tuple[float, float] | None = field(default=None, kw_only=True)
+    per_channel: bool = field(default=True, kw_only=True)
+    apply_prob: float = field(default=1.0, kw_only=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         validate_dropout_config(self)
+        validate_training_fields(self)

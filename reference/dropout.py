@@ -5,6 +5,12 @@
 * ``apply_<mode>(config, image, params) -> image``: kept values unchanged,
   dropped values 0, then ``clip_range`` if it is set.  ``dropout_rate == 0``
   returns the input untouched.  There is no ``1 / (1 - rate)`` rescaling.
+
+Beyond the seed pages (``record.py``): ``dropout_rate_range`` draws each
+record's rate uniformly (``params["dropout_rate"]``, float32 ``(batch,)``; the
+keep mask is made with it, and the clip applies even where a drawn rate is 0);
+``per_channel=False`` (pixel mode) makes one keep decision per pixel, shared by
+its channels.
 """
 
 from __future__ import annotations
@@ -16,10 +22,10 @@ from .common import (
     as_source,
     clip,
     from_working,
-    params_shape,
     to_working,
 )
 from .config import DropoutOperatorConfig
+from .record import draw_strengths, per_record, per_value_draw
 
 Params = dict[str, np.ndarray]
 
@@ -27,17 +33,24 @@ Params = dict[str, np.ndarray]
 def keep_decisions(
     config: DropoutOperatorConfig,
     rng: np.random.Generator | RandomSource,
-    shape: tuple[int, ...],
-) -> np.ndarray:
-    """Bool array of ``shape``: True (keep) where a float32 uniform level is
-    ``>= float32(dropout_rate)``, i.e. with probability ``1 - dropout_rate``."""
-    return as_source(rng).uniforms(shape) >= np.float32(config.dropout_rate)
+    element_shape: tuple[int, ...],
+    batch_size: int | None,
+) -> Params:
+    """``{"keep_mask": bool (batch_size,) + element_shape}`` (plus ``"dropout_rate"``
+    with a range): True (keep) where a float32 uniform level is ``>= float32(rate)``,
+    i.e. with probability ``1 - rate``; ``rate`` the scalar or the record's draw."""
+    source = as_source(rng)
+    strengths = draw_strengths(config, source, batch_size)
+    levels = per_value_draw(config, source.uniforms, element_shape, batch_size)
+    rate = strengths.get("dropout_rate", np.float32(config.dropout_rate))
+    rate = per_record(rate, len(element_shape))
+    return {"keep_mask": levels >= rate.astype(np.float32), **strengths}
 
 
 def _finish(config: DropoutOperatorConfig, image: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Zeroes the dropped values (in the image's own dtype: exact), then clips."""
     image = np.asarray(image)
-    if config.dropout_rate == 0:
+    if config.dropout_rate == 0 and config.dropout_rate_range is None:
         return image.copy()
     dropped = np.where(keep, image, np.zeros((), dtype=image.dtype))
     if config.clip_range is None:
@@ -55,7 +68,7 @@ def draw_pixel(
     batch_size: int | None = None,
 ) -> Params:
     """``{"keep_mask": bool of (batch_size,) + element_shape}``."""
-    return {"keep_mask": keep_decisions(config, rng, params_shape(element_shape, batch_size))}
+    return keep_decisions(config, rng, tuple(element_shape), batch_size)
 
 
 def apply_pixel(config: DropoutOperatorConfig, image: np.ndarray, params: Params) -> np.ndarray:
@@ -83,8 +96,7 @@ def draw_channel(
     batch_size: int | None = None,
 ) -> Params:
     """``{"keep_mask": bool of (batch_size, C)}`` (or ``(C,)`` for one element)."""
-    shape = params_shape(channel_mask_shape(element_shape), batch_size)
-    return {"keep_mask": keep_decisions(config, rng, shape)}
+    return keep_decisions(config, rng, channel_mask_shape(element_shape), batch_size)
 
 
 def apply_channel(config: DropoutOperatorConfig, image: np.ndarray, params: Params) -> np.ndarray:

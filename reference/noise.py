@@ -11,6 +11,10 @@ Each mode is two pure functions:
 ``image`` is one element of any shape (usually ``(H, W, C)``) and any real
 dtype; the output has its shape and dtype.  ``params`` hold one element's
 arrays (no batch axis) when applying.
+
+The training settings beyond the seed pages (strength ranges, ``per_channel``,
+``apply_prob``) are specified in ``record.py``; each mode below reads its drawn
+strength from the params where its config sets a range.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from .common import (
     value_scale,
 )
 from .config import NoiseOperatorConfig
+from .record import draw_strengths, per_record, per_value_draw
 
 Params = dict[str, np.ndarray]
 
@@ -49,18 +54,26 @@ def draw_gaussian(
     The noise is already scaled and shifted: ``noise_mean + noise_std * z``
     with ``z ~ N(0, 1)``.  With ``noise_std == 0`` the noise is left out
     entirely (mean included), so it is all zeros.
+
+    With ``noise_std_range``: each record's ``noise_std`` is drawn uniformly
+    (``params["noise_std"]``, float32 ``(batch_size,)``) and its noise is
+    ``noise_mean + noise_std_i * z`` (the mean always included).  With
+    ``per_channel=False`` one ``z`` per pixel serves every channel.
     """
+    source = as_source(rng)
     shape = params_shape(element_shape, batch_size)
-    if config.noise_std == 0:
+    strengths = draw_strengths(config, source, batch_size)
+    if "noise_std" not in strengths and config.noise_std == 0:
         return {"noise": np.zeros(shape, dtype=PARAM_FLOAT)}
-    z = as_source(rng).normals(shape)
-    return {"noise": (config.noise_mean + config.noise_std * z).astype(PARAM_FLOAT)}
+    z = per_value_draw(config, source.normals, element_shape, batch_size)
+    std = per_record(strengths.get("noise_std", np.float64(config.noise_std)), len(element_shape))
+    return {"noise": (config.noise_mean + std * z).astype(PARAM_FLOAT), **strengths}
 
 
 def apply_gaussian(config: NoiseOperatorConfig, image: np.ndarray, params: Params) -> np.ndarray:
-    """``clip(image + noise)``; with ``noise_std == 0``, ``clip(image)``."""
+    """``clip(image + noise)``; with ``noise_std == 0`` (and no range), ``clip(image)``."""
     values = to_working(image)
-    if config.noise_std > 0:
+    if config.noise_std > 0 or config.noise_std_range is not None:
         values = values + np.asarray(params["noise"], dtype=np.float64)
     return from_working(clip(values, config.clip_range), np.asarray(image).dtype)
 
@@ -74,24 +87,43 @@ def draw_salt_pepper(
     element_shape: tuple[int, ...],
     batch_size: int | None = None,
 ) -> Params:
-    """``{"noise_mask": float32 uniforms in [0, 1) of (batch_size,) + element_shape}``."""
-    return {"noise_mask": uniform_levels(rng, params_shape(element_shape, batch_size))}
+    """``{"noise_mask": float32 uniforms in [0, 1) of (batch_size,) + element_shape}``.
+
+    With ``salt_prob_range`` / ``pepper_prob_range``: each record's drawn
+    probability too (``params["salt_prob"]``, ``params["pepper_prob"]``, float32
+    ``(batch_size,)``).  With ``per_channel=False`` one level per pixel serves
+    every channel (whole-pixel salt and pepper).
+    """
+    source = as_source(rng)
+    strengths = draw_strengths(config, source, batch_size)
+    levels = per_value_draw(config, source.uniforms, element_shape, batch_size)
+    return {"noise_mask": levels, **strengths}
 
 
-def salt_pepper_thresholds(config: NoiseOperatorConfig) -> tuple[np.float32, np.float32]:
+def salt_pepper_thresholds(
+    config: NoiseOperatorConfig, params: Params | None = None
+) -> tuple[np.float32, np.float32]:
     """The two thresholds on the uniform level, rounded to float32.
 
     The levels are float32, so the comparison is made in float32, exactly as
-    the compiled operator makes it: masks then agree bit for bit.
+    the compiled operator makes it: masks then agree bit for bit.  Without a
+    range: ``(f32(salt_prob), f32(salt_prob + pepper_prob))``.  With a range, one
+    record's drawn ``salt_prob`` / ``pepper_prob`` from ``params`` (the scalar
+    for the one not ranged) and the float32 sum ``f32(salt) + f32(pepper)``.
     """
-    return PARAM_FLOAT(config.salt_prob), PARAM_FLOAT(config.salt_prob + config.pepper_prob)
+    if config.salt_prob_range is None and config.pepper_prob_range is None:
+        return PARAM_FLOAT(config.salt_prob), PARAM_FLOAT(config.salt_prob + config.pepper_prob)
+    params = params or {}
+    salt = PARAM_FLOAT(np.asarray(params.get("salt_prob", config.salt_prob)))
+    pepper = PARAM_FLOAT(np.asarray(params.get("pepper_prob", config.pepper_prob)))
+    return salt, PARAM_FLOAT(salt + pepper)
 
 
 def apply_salt_pepper(config: NoiseOperatorConfig, image: np.ndarray, params: Params) -> np.ndarray:
     """Replaces each value by salt, pepper or nothing by its level ``u``, then clips."""
     levels = np.asarray(params["noise_mask"], dtype=PARAM_FLOAT)
     salt, pepper = salt_pepper_values(config.salt_value, config.pepper_value, image)
-    salt_below, pepper_below = salt_pepper_thresholds(config)
+    salt_below, pepper_below = salt_pepper_thresholds(config, params)
     values = to_working(image)
     values = np.where(levels < salt_below, salt, np.where(levels < pepper_below, pepper, values))
     return from_working(clip(values, config.clip_range), np.asarray(image).dtype)
@@ -111,8 +143,14 @@ def draw_poisson(
     A Poisson count depends on the image (its mean is the pixel value), which
     ``draw`` never sees; so the params are uniform quantile levels and
     ``apply_poisson`` turns each into a count by inverting the Poisson CDF.
+
+    With ``lam_scale_range``: each record's ``lam_scale`` too, drawn
+    log-uniformly (``params["lam_scale"]``, float32 ``(batch_size,)``).
     """
-    return {"poisson_samples": uniform_levels(rng, params_shape(element_shape, batch_size))}
+    source = as_source(rng)
+    strengths = draw_strengths(config, source, batch_size)
+    levels = uniform_levels(source, params_shape(element_shape, batch_size))
+    return {"poisson_samples": levels, **strengths}
 
 
 def apply_poisson(config: NoiseOperatorConfig, image: np.ndarray, params: Params) -> np.ndarray:
@@ -123,11 +161,15 @@ def apply_poisson(config: NoiseOperatorConfig, image: np.ndarray, params: Params
     ``x * s / lam_scale``: a larger ``lam_scale`` gives *less* relative noise
     (the seed page's "higher = more noise" contradicts its own formula
     ``Poisson(x * lam_scale) / lam_scale``; the formula is what is specified).
-    NaN stays NaN, +inf stays +inf (before clipping).
+    NaN stays NaN, +inf stays +inf (before clipping).  With ``lam_scale_range``
+    the record's drawn ``params["lam_scale"]`` replaces ``lam_scale``.
     """
     scale = value_scale(image)
+    lam_scale = float(np.asarray(params.get("lam_scale", config.lam_scale)))
+    if config.lam_scale_range is None:
+        lam_scale = config.lam_scale
     values = np.maximum(to_working(image), 0.0)
-    lam = values * (config.lam_scale / scale)
+    lam = values * (lam_scale / scale)
     counts = poisson_quantile(params["poisson_samples"], lam)
-    values = counts * (scale / config.lam_scale)
+    values = counts * (scale / lam_scale)
     return from_working(clip(values, config.clip_range), np.asarray(image).dtype)

@@ -71,24 +71,38 @@ def stats_repeat(request: pytest.FixtureRequest):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    """How many statistical checks ran, how many rejected, and the implied budget."""
+    """How many statistical checks ran, how many rejected, and the implied budget (gathered
+    from every test's report, so pytest-xdist's workers are counted too)."""
     if _SEEN_REPEATS:
         terminalreporter.write_line(
             f"statistical reruns: {len(_SEEN_REPEATS)} completed, "
             f"{len(_FAILED_REPEATS)} with a failing check {sorted(_FAILED_REPEATS)}"
         )
-    results = stats_kit.RESULTS
-    if not results:
+    if not _CHECKS:
         return
-    rejected = [r for r in results if r.rejected and r.test in _FAILED_TESTS]
-    expected_rejections = [r for r in results if r.rejected and r.test not in _FAILED_TESTS]
-    expected = sum(r.alpha for r in results)
+    rejected = [c for c in _CHECKS if c[1] and c[0] in _FAILED_TESTS]
+    expected_rejections = [c for c in _CHECKS if c[1] and c[0] not in _FAILED_TESTS]
+    expected = sum(alpha for _, _, alpha in _CHECKS)
     terminalreporter.write_line(
-        f"statistical checks: {len(results)} run, {len(rejected)} rejected in failing tests "
+        f"statistical checks: {len(_CHECKS)} run, {len(rejected)} rejected in failing tests "
         f"(+{len(expected_rejections)} deliberate rejections the kit's self-tests expect); "
         f"sum of their false-alarm levels {expected:.4f} "
         f"(the expected number of false alarms with fresh seeds)"
     )
+
+
+# (test id, rejected, alpha) of every statistical check, from the tests' reports
+_CHECKS: list[tuple[str, bool, float]] = []
+_CHECKS_PROPERTY = "statistical_checks"
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collects each test's checks (in the main process, with or without xdist)."""
+    if report.failed:
+        _FAILED_TESTS.add(report.nodeid)
+    for name, value in report.user_properties:
+        if name == _CHECKS_PROPERTY:
+            _CHECKS.extend((report.nodeid, bool(rejected), alpha) for rejected, alpha in value)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -123,6 +137,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> objec
     report = yield
     if report.failed:
         _FAILED_TESTS.add(item.nodeid)
+    if call.when == "teardown":  # every check the test made, for the summary
+        checks = [(r.rejected, r.alpha) for r in stats_kit.RESULTS if r.test == item.nodeid]
+        report.user_properties.append((_CHECKS_PROPERTY, checks))
     callspec = getattr(item, "callspec", None)
     if call.when == "call" and callspec is not None and "stats_repeat" in callspec.params:
         repeat = int(callspec.params["stats_repeat"])

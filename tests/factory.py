@@ -91,3 +91,27 @@ def mode_config(mode: str, **overrides: Any) -> Any:
     fields.update(_STRENGTH.get(mode, {}))
     fields.update(overrides)
     return entry.config_class(**fields)
+
+
+# Issue 17's training settings at visible strengths: every range of the mode, channel
+# sharing where the mode allows it, and an apply probability.
+_RANGES: dict[str, dict[str, Any]] = {
+    "gaussian": {"noise_std_range": (0.02, 0.3)},
+    "salt_pepper": {"salt_prob_range": (0.02, 0.2), "pepper_prob_range": (0.0, 0.15)},
+    "poisson": {"lam_scale_range": (3.0, 300.0)},
+    "pixel": {"dropout_rate_range": (0.1, 0.6)},
+    "channel": {"dropout_rate_range": (0.2, 0.8)},
+}
+TRAINING_APPLY_PROB = 0.7
+
+
+def training_config(mode: str, **overrides: Any) -> Any:
+    """``mode_config(mode)`` with every training setting on: the mode's ranges,
+    ``per_channel=False`` where the mode has per-value draws, ``apply_prob=0.7``."""
+    from datarax_ops.reference.config import PER_CHANNEL_MODES
+
+    fields: dict[str, Any] = {**_RANGES[mode], "apply_prob": TRAINING_APPLY_PROB}
+    if mode in PER_CHANNEL_MODES:
+        fields["per_channel"] = False
+    fields.update(overrides)
+    return mode_config(mode, **fields)

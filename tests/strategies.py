@@ -19,6 +19,8 @@ import numpy as np
 from datarax_ops.reference.config import (
     DROPOUT_MODES,
     NOISE_MODES,
+    PER_CHANNEL_MODES,
+    RANGE_FIELDS,
     DropoutOperatorConfig,
     NoiseOperatorConfig,
 )
@@ -152,6 +154,133 @@ def dropout_configs(
 
 
 # --------------------------------------------------------------------------- #
+# Training fields beyond the seed pages (issue 17): ranges, per_channel, apply  #
+# --------------------------------------------------------------------------- #
+# Smallest width of a non-degenerate range, relative to its top (log ratio for
+# lam_scale): the drawn strengths are float32, so a narrower range would be a
+# handful of float32 values, not a continuous law (width >= 1e-3 * hi keeps the
+# float32 spacing below 1.2e-4 of the width).
+MIN_RELATIVE_WIDTH = 1e-3
+# Top of the lam_scale ranges drawn (lambda up to 1500 on 0..1.5 data, as lam_scales()).
+LAM_SCALE_MAX = 1000.0
+
+
+@st.composite
+def _strength_range(draw: st.DrawFn, scalar: str, upper: float) -> tuple[float, float]:
+    point = draw(st.integers(0, 9)) == 9  # lo == hi one time in ten: a constant strength
+    if scalar == "lam_scale":
+        low = draw(log_uniform(0.1, LAM_SCALE_MAX))
+        if point:
+            return (low, low)
+        ratio = draw(log_uniform(1.0 + MIN_RELATIVE_WIDTH, 1e4))
+        high = min(low * ratio, LAM_SCALE_MAX)
+        low = min(low, high / ratio)  # the range keeps its drawn log-width
+        return (float(low), float(high))
+    if scalar == "noise_std":
+        low = draw(noise_stds())
+        if point:
+            return (low, low)
+        width = draw(log_uniform(max(MIN_RELATIVE_WIDTH * low, 1e-6), 100.0))
+        return (low, low + width)
+    # a probability or a rate, within [0, upper]
+    if upper <= 0.0:
+        return (0.0, 0.0)
+    low = draw(probabilities(upper))
+    if point:
+        return (low, low)
+    width = draw(log_uniform(min(MIN_RELATIVE_WIDTH, upper), upper))
+    high = min(low + width, upper)
+    return (max(0.0, high - width), high)
+
+
+def strength_range(scalar: str, upper: float = 1.0) -> st.SearchStrategy[tuple[float, float]]:
+    """Valid ``(lo, hi)`` for the range that replaces ``scalar`` (``"noise_std"``,
+    ``"salt_prob"``, ``"pepper_prob"``, ``"lam_scale"``, ``"dropout_rate"``).
+
+    One time in ten ``lo == hi``; otherwise ``hi - lo >= 1e-3 * hi`` (``hi / lo >= 1.001``
+    for ``lam_scale``), so the float32 strengths resolve the law.  Probabilities and
+    rates stay within ``[0, upper]``; ``noise_std`` from 0 to about 200, ``lam_scale``
+    within ``[0.1, 1000]``.
+    """
+    scalars = {scalar for pairs in RANGE_FIELDS.values() for _, scalar in pairs}
+    if scalar not in scalars:
+        raise ValueError(f"scalar must be one of {sorted(scalars)}, got {scalar!r}")
+    return _strength_range(scalar, float(upper))
+
+
+@st.composite
+def _ranged_configs(
+    draw: st.DrawFn, mode: str, fixed: dict[str, Any]
+) -> NoiseOperatorConfig | DropoutOperatorConfig:
+    kwargs: dict[str, Any] = {"field_key": FIELD_KEY, "mode": mode, "clip_range": None}
+    fields = RANGE_FIELDS[mode]
+    # The range fields set: those fixed to a value, plus drawn ones (at least one in all).
+    already = [name for name, _ in fields if fixed.get(name) is not None]
+    free_names = [name for name, _ in fields if name not in fixed]
+    chosen = list(already)
+    if free_names:
+        chosen += draw(
+            st.lists(st.sampled_from(free_names), min_size=0 if already else 1, unique=True)
+        )
+    # salt & pepper: the probability left by the fixed fields and those drawn so far
+    left = 1.0 - sum(float(fixed[name][1]) for name in already)
+    for name, scalar in fields:
+        if name in fixed:
+            kwargs[name] = fixed[name]
+        elif name in chosen:
+            upper = 1.0
+            if mode == "salt_pepper":  # half the time, leave the other half to the other field
+                upper = left if len(chosen) == 1 else draw(st.sampled_from([left, left / 2]))
+            kwargs[name] = draw(strength_range(scalar, upper))
+        else:
+            kwargs[name] = None
+        if mode == "salt_pepper":
+            if kwargs[name] is None and scalar not in fixed:  # the scalar is used
+                kwargs[scalar] = draw(probabilities(min(left, 0.5)))
+            scalar_value = fixed.get(scalar, kwargs.get(scalar, 0.01))  # 0.01: the default
+            if name not in already:
+                used = scalar_value if kwargs[name] is None else kwargs[name][1]
+                left = max(0.0, left - used)
+    if mode == "salt_pepper":  # float rounding guard: the two tops sum to <= 1
+        tops = {
+            scalar: fixed.get(scalar, kwargs.get(scalar, 0.01))
+            if kwargs[name] is None
+            else kwargs[name][1]
+            for name, scalar in fields
+        }
+        for name, scalar in reversed(fields):  # shrink a drawn range, pepper's first
+            if name in fixed or kwargs[name] is None:
+                continue
+            low, high = kwargs[name]
+            while high + sum(t for s, t in tops.items() if s != scalar) > 1.0:
+                high = float(np.nextafter(high, 0.0))
+            kwargs[name] = (min(low, high), high)
+            break
+    if mode == "gaussian":
+        kwargs["noise_mean"] = draw(noise_means())
+    kwargs["per_channel"] = draw(st.booleans()) if mode in PER_CHANNEL_MODES else True
+    kwargs["apply_prob"] = draw(st.one_of(st.just(1.0), probabilities()))
+    kwargs.update(fixed)  # fixed fields always win
+    config_class = NoiseOperatorConfig if mode in NOISE_MODES else DropoutOperatorConfig
+    return config_class(**kwargs)
+
+
+def ranged_configs(
+    mode: str, **fixed: Any
+) -> st.SearchStrategy[NoiseOperatorConfig | DropoutOperatorConfig]:
+    """Valid configs of ``mode`` with at least one of its strength ranges set.
+
+    ``per_channel`` is drawn where the mode has it, ``apply_prob`` is 1.0 or any
+    probability, ``clip_range`` None, ``noise_mean`` drawn for gaussian; salt & pepper
+    keeps the largest salt and pepper probabilities summing to at most 1.  Any field
+    in ``fixed`` is held fixed (a range field set to None there is left unset).
+    """
+    if mode not in RANGE_FIELDS:
+        raise ValueError(f"mode must be one of {tuple(RANGE_FIELDS)}, got {mode!r}")
+    return _ranged_configs(mode, dict(fixed))
+
+
+# --------------------------------------------------------------------------- #
 # Shapes and images                                                            #
 # --------------------------------------------------------------------------- #
 def element_shapes(
@@ -247,4 +376,6 @@ __all__ = [
     "noise_stds",
     "probabilities",
     "range_high",
+    "ranged_configs",
+    "strength_range",
 ]

@@ -24,6 +24,9 @@ from typing import Any
 
 import pytest
 
+# Starts processes or runs whole commands: `nox -s slow` (CI runs it after `tests`).
+pytestmark = pytest.mark.slow
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "accelerator_run.py"
 VERIFY_MODE = "pixel"
@@ -81,7 +84,7 @@ def cpu_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, Any
         "--gpu-args",
         "tests/test_gpu.py",
         "--verify-args",
-        f"--mode {VERIFY_MODE} --samples 1000 --no-gallery",
+        f"--mode {VERIFY_MODE} --samples 1000 --no-gallery --no-training",
         "--bench-modes",
         ",".join(BENCH_MODES),
         "--bench-shapes",

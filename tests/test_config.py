@@ -32,8 +32,11 @@ def _build(cls: type, **kwargs: Any) -> Any:
 
 
 def _id(case: tuple) -> str:
+    """A stable id: functions by name (their repr holds an address, which differs between
+    processes, and pytest-xdist's workers must collect the same ids)."""
     cls, kwargs = case[0], case[1]
-    return f"{cls.__name__[:5]}-" + "-".join(f"{k}={v!r}" for k, v in kwargs.items())
+    shown = {k: getattr(v, "__name__", v) if callable(v) else v for k, v in kwargs.items()}
+    return f"{cls.__name__[:5]}-" + "-".join(f"{k}={v!r}" for k, v in shown.items())
 
 
 # (config class, kwargs, exception, field named in the message)
@@ -296,7 +299,15 @@ def test_noise_defaults_match_the_seed():
         "pepper_value": None,
         "lam_scale": 1.0,
     }
-    assert dataclasses.asdict(config) == expected
+    beyond_seed = {
+        "noise_std_range": None,
+        "salt_prob_range": None,
+        "pepper_prob_range": None,
+        "lam_scale_range": None,
+        "per_channel": True,
+        "apply_prob": 1.0,
+    }
+    assert dataclasses.asdict(config) == expected | beyond_seed
 
 
 def test_dropout_defaults_match_the_seed():
@@ -307,7 +318,8 @@ def test_dropout_defaults_match_the_seed():
         "dropout_rate": 0.1,
         "mode": "pixel",
     }
-    assert dataclasses.asdict(config) == expected
+    beyond_seed = {"dropout_rate_range": None, "per_channel": True, "apply_prob": 1.0}
+    assert dataclasses.asdict(config) == expected | beyond_seed
 
 
 COMMON_ORDER = [
@@ -333,8 +345,15 @@ NOISE_ORDER = [
     "salt_value",
     "pepper_value",
     "lam_scale",
+    # beyond the seed pages (issue 17), after every seed field
+    "noise_std_range",
+    "salt_prob_range",
+    "pepper_prob_range",
+    "lam_scale_range",
+    "per_channel",
+    "apply_prob",
 ]
-DROPOUT_ORDER = ["dropout_rate", "mode"]
+DROPOUT_ORDER = ["dropout_rate", "mode", "dropout_rate_range", "per_channel", "apply_prob"]
 
 
 @pytest.mark.parametrize(

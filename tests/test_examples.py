@@ -16,6 +16,9 @@ import pytest
 
 from tests.factory import run_python
 
+# Starts processes or runs whole commands: `nox -s slow` (CI runs it after `tests`).
+pytestmark = pytest.mark.slow
+
 EXAMPLES_DIR = pathlib.Path(__file__).resolve().parents[1] / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.py"))
 COVERED_ELSEWHERE = {"sharded.py": "tests/test_sharding.py"}

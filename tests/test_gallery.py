@@ -136,6 +136,7 @@ def test_gallery_panel_is_the_operator_output() -> None:
 
 def test_demo_main_writes_png_sized_by_modes(tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.setattr(gallery, "DEFAULT_STRENGTHS", TWO_STRENGTHS)
+    monkeypatch.setattr(gallery, "training_rows", lambda image, seed: [])  # tested below
     out = tmp_path / "sub" / "demo.png"
     assert gallery.main(["--out", str(out), "--seed", "7"]) == 0
     printed = capsys.readouterr().out
@@ -155,6 +156,7 @@ def test_demo_main_writes_png_sized_by_modes(tmp_path, capsys, monkeypatch) -> N
 
 def test_demo_main_with_an_image_file(tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.setattr(gallery, "DEFAULT_STRENGTHS", TWO_STRENGTHS)
+    monkeypatch.setattr(gallery, "training_rows", lambda image, seed: [])  # tested below
     # 256x256, as the synthetic image: the compiled programs of the test above are reused
     rgb = (images.synthetic_image()[::-1] * 255).astype(np.uint8)
     _save(rgb, tmp_path / "photo.png")
@@ -174,3 +176,23 @@ def test_fit_size_shrinks_large_images() -> None:
     assert 0.0 <= image.min() and image.max() <= 1.0
     small = images.synthetic_image(32, 32)
     assert gallery.fit_size(small, 100) is small
+
+
+def test_training_rows_show_a_range_and_shared_channels() -> None:
+    """The range row: four records of one batch, each with its own drawn noise_std (their
+    RMS changes differ); the shared row: per_channel=False gaussian noise is the same in
+    every channel of a pixel (where no channel is clipped), per-channel noise is not."""
+    image = images.synthetic_image()
+    (range_label, range_panels), (shared_label, shared_panels) = gallery.training_rows(
+        image, seed=0
+    )
+    assert range_label.startswith("ranges") and shared_label.startswith("shared")
+    changes = [float(np.sqrt(np.mean((p.image - image) ** 2))) for p in range_panels[1:]]
+    assert len(changes) == 4 and len({round(c, 4) for c in changes}) == 4
+    titles = [panel.title for panel in shared_panels]
+    assert titles[1] == "gaussian, per channel" and titles[2] == "gaussian, per_channel=False"
+    for panel, shared in ((shared_panels[1], False), (shared_panels[2], True)):
+        noise = panel.image.astype(np.float64) - image
+        inside = np.all((panel.image > 0) & (panel.image < 1), axis=-1)
+        spread = np.ptp(noise[inside], axis=-1)
+        assert (np.max(spread) < 1e-6) == shared

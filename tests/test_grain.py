@@ -28,6 +28,9 @@ from datarax_ops.grain_transform import OperatorRandomMap, key_words_from_genera
 if not flags.FLAGS.is_parsed():
     flags.FLAGS.mark_as_parsed()
 
+# Starts processes or runs whole commands: `nox -s slow` (CI runs it after `tests`).
+pytestmark = pytest.mark.slow
+
 RECORDS = 12
 EPOCHS = 2
 SEED = 7
@@ -140,13 +143,14 @@ def test_every_epoch_gets_its_own_noise(in_process_stream):
         assert not np.array_equal(by_epoch[0][record_id], by_epoch[1][record_id]), record_id
 
 
-@pytest.mark.parametrize("mode", ["pixel", "salt_pepper"])
+@pytest.mark.parametrize("mode", ["pixel", "channel", "salt_pepper"])
 def test_noise_is_the_documented_function_of_base_key_and_grain_rng(mode):
     """record key = threefry2x32(base key, two uint32 words of grain's generator); the
-    NumPy reference given that key reproduces the transform bit for bit."""
-    if mode == "pixel":
+    NumPy reference given that key reproduces the transform bit for bit (channel
+    dropout: the host path, which compiles nothing)."""
+    if mode in ("pixel", "channel"):
         config = dx.DropoutOperatorConfig(
-            field_key="image", mode="pixel", dropout_rate=0.3, stochastic=True
+            field_key="image", mode=mode, dropout_rate=0.3, stochastic=True
         )
         operator = dx.DropoutOperator(config, rngs=nnx.Rngs(5))
     else:
@@ -157,7 +161,7 @@ def test_noise_is_the_documented_function_of_base_key_and_grain_rng(mode):
     transform = OperatorRandomMap(operator)
     image = np.random.default_rng(1).random(SHAPE).astype(np.float32)
     base_key = np.asarray(operator.get_state()["_base_key"], np.uint32)
-    for index in (0, 1, 2**40):
+    for index in (0, 1, 2, 3, 4, 5, 6, 7, 2**40):
         output = transform.random_map(
             {"image": image}, np.random.Generator(np.random.Philox(index))
         )
@@ -194,6 +198,64 @@ def test_deterministic_operator_uses_the_fixed_pattern_like_apply():
     image = np.random.default_rng(2).random(SHAPE).astype(np.float32)
     out = OperatorRandomMap(operator).random_map({"image": image}, np.random.default_rng(9))
     expected, _, _ = operator.apply({"image": image}, {}, {})
+    np.testing.assert_array_equal(out["image"], np.asarray(expected["image"]))
+
+
+@pytest.mark.parametrize(
+    ("stochastic", "rate"), [(True, 0.5), (False, 0.5), (True, 0.0), (True, 1.0)]
+)
+def test_host_channel_dropout_equals_the_compiled_programs_law(stochastic, rate):
+    """Channel dropout's host path (no compile) gives, for every dtype, channel count and
+    record, the bits of the reference from the record's key, which the compiled program
+    equals bit for bit (``test_pipeline_reproduced``, ``test_buckets``); 60 records with
+    their own words per case, so a wrong decision, key or fill shows.  One record per
+    case is also run through the compiled program itself."""
+    from datarax_ops.grain_transform import HOST_CHANNELS, _record_program
+
+    config = dx.DropoutOperatorConfig(
+        field_key="image", mode="channel", dropout_rate=rate, stochastic=stochastic
+    )
+    transform = OperatorRandomMap(dx.DropoutOperator(config, rngs=nnx.Rngs(4)))
+    program = _record_program(transform.kernel, transform.stochastic)
+    data_rng = np.random.default_rng(6)
+    dropped = 0
+    for dtype in (np.uint8, np.int16, np.float32, "bfloat16"):
+        for channels in (1, 3, 4, HOST_CHANNELS):
+            for record in range(60 if channels == 3 else 4):
+                shape = (int(data_rng.integers(1, 9)), int(data_rng.integers(1, 9)), channels)
+                image = (data_rng.standard_normal(shape) * 50).astype(np.dtype(dtype))
+                assert transform._host_channel(image)
+                out = transform.random_map({"image": image}, np.random.default_rng(record))
+                words = key_words_from_generator(np.random.default_rng(record))
+                if stochastic:
+                    key = reference.stream.words_key(transform.base_key, (words[0], words[1]))
+                else:
+                    key, words = reference.stream.fixed_pattern_key(), np.zeros(2, np.uint32)
+                params = reference.draw(config, reference.StreamSource(key), shape)
+                expected = reference.apply(config, image, params)
+                assert out["image"].dtype == image.dtype
+                np.testing.assert_array_equal(out["image"].view(np.uint8), expected.view(np.uint8))
+                if record == 0 and channels == 3:
+                    compiled = np.asarray(program(transform.base_key, words, image))
+                    np.testing.assert_array_equal(
+                        out["image"].view(np.uint8), compiled.view(np.uint8)
+                    )
+                dropped += int(np.sum(np.all(out["image"] == 0, axis=(0, 1))))
+    if 0 < rate < 1 and stochastic:
+        assert dropped > 0  # the case exercised dropping, not only copies
+
+
+def test_channel_dropout_with_a_clip_or_another_rank_compiles_and_agrees():
+    """The host path is only taken where it is exact; the others run the program."""
+    image = np.random.default_rng(0).random((5, 6, 3)).astype(np.float32)
+    clipped = dx.DropoutOperatorConfig(
+        field_key="image", mode="channel", dropout_rate=0.5, clip_range=(0.1, 0.9)
+    )
+    transform = OperatorRandomMap(dx.DropoutOperator(clipped))
+    assert not transform._host_channel(image)
+    assert not transform._host_channel(image[..., 0])
+    out = transform.random_map({"image": image}, np.random.default_rng(0))
+    expected, _, _ = dx.DropoutOperator(clipped).apply({"image": image}, {}, {})
     np.testing.assert_array_equal(out["image"], np.asarray(expected["image"]))
 
 

@@ -42,6 +42,9 @@ import pytest
 import datarax_ops as dx
 from tests import multiprocess_worker as worker
 
+# Starts processes or runs whole commands: `nox -s slow` (CI runs it after `tests`).
+pytestmark = pytest.mark.slow
+
 PROCESSES = 2
 DEVICES_PER_PROCESS = 4
 TIME_LIMIT_S = 150  # per run of the three processes (they take ~35 s on 2 cores)

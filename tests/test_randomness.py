@@ -21,9 +21,9 @@ import pytest
 from flax import nnx
 
 import datarax_ops as dx
-from tests.factory import batch_of, make_operator, run_batch
+from tests.factory import batch_of, make_operator, run_batch, training_config
 
-CONFIGS = [
+SEED_CONFIGS = [
     dx.NoiseOperatorConfig(field_key="image", mode="gaussian", stochastic=True, noise_std=0.1),
     dx.NoiseOperatorConfig(
         field_key="image", mode="salt_pepper", stochastic=True, salt_prob=0.1, pepper_prob=0.1
@@ -32,7 +32,16 @@ CONFIGS = [
     dx.DropoutOperatorConfig(field_key="image", mode="pixel", stochastic=True, dropout_rate=0.3),
     dx.DropoutOperatorConfig(field_key="image", mode="channel", stochastic=True, dropout_rate=0.5),
 ]
-IDS = [c.mode for c in CONFIGS]
+# Every guarantee holds with issue 17's settings on too (ranges, shared channels,
+# apply_prob); tests that need every record transformed use them at apply_prob=1.
+# Poisson's settings (its lam_scale range, apply_prob) are the same record draws as the
+# other modes' and its programs are the slowest to compile: its guarantees with the
+# settings on are the reference reproductions (test_pipeline_reproduced, +training).
+MODE_NAMES = [mode.name for mode in dx.MODES if mode.name != "poisson"]
+CONFIGS = SEED_CONFIGS + [training_config(mode) for mode in MODE_NAMES]
+ALWAYS_APPLIED = SEED_CONFIGS + [training_config(mode, apply_prob=1.0) for mode in MODE_NAMES]
+IDS = [c.mode for c in SEED_CONFIGS] + [f"{mode}-training" for mode in MODE_NAMES]
+assert len(IDS) == len(CONFIGS)
 RECORDS = np.random.default_rng(2024).random((64, 6, 6, 4)).astype(np.float32)
 
 
@@ -48,9 +57,10 @@ def in_batches(config, sizes, seed=0):
 
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)
 def test_batch_splits_give_identical_records(config):
-    """1x64, 2x32, 64x1 and an uneven split give bit-identical outputs."""
+    """1x64, 2x32, 64x1 and an uneven split give bit-identical outputs (the uneven one
+    reuses batch sizes 1 and 32, so it costs one new compiled program, not three)."""
     whole = in_batches(config, [64])
-    for sizes in ([32, 32], [1] * 64, [5, 20, 39]):
+    for sizes in ([32, 32], [1] * 64, [31, 1, 32]):
         np.testing.assert_array_equal(in_batches(config, sizes), whole, err_msg=str(sizes[:3]))
 
 
@@ -77,14 +87,15 @@ def test_metadata_index_decides_a_records_noise(config):
 
 def outputs_with_identities(config, identities, metadata_type=dx.Metadata, seed=0):
     """``op(batch)`` of 16 identical records (64 channels, so no two channel masks
-    collide by chance) whose metadata are ``identities``: ``(epoch, shard, index)``
-    tuples (None leaves a field out)."""
+    collide by chance; 8x8 pixels, so whole-pixel salt and pepper at a low drawn
+    probability still hits some) whose metadata are ``identities``: ``(epoch, shard,
+    index)`` tuples (None leaves a field out)."""
     records = []
     for epoch, shard, index in identities:
         fields = {"index": index, "epoch": epoch, "shard_id": shard}
         fields = {k: v for k, v in fields.items() if v is not None}
         records.append(metadata_type(**fields))
-    images = np.full((len(identities), 3, 3, 64), 0.5, np.float32)
+    images = np.full((len(identities), 8, 8, 64), 0.5, np.float32)
     batch = dx.Batch.from_parts(data={"image": jnp.asarray(images)}, metadata_list=records)
     return np.asarray(make_operator(config, seed=seed)(batch).data.get_value()["image"])
 
@@ -92,7 +103,7 @@ def outputs_with_identities(config, identities, metadata_type=dx.Metadata, seed=
 INDICES = range(16)
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("config", ALWAYS_APPLIED, ids=IDS)
 def test_epoch_and_shard_select_distinct_noise_for_the_same_index(config):
     """The same index in another epoch, on another shard, or 2**32 further on gets other
     noise; a missing epoch or shard (or ``shard_id=None``) is epoch / shard 0."""
@@ -155,10 +166,11 @@ def test_the_record_counter_runs_past_2_to_the_32(config):
     np.testing.assert_array_equal(crossing, by_index)
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("config", ALWAYS_APPLIED, ids=IDS)
 def test_every_record_and_every_call_differ(config):
     # 64 channels: channel mode has 2**64 patterns, so no two records collide by chance
-    same_image = np.full((16, 3, 3, 64), 0.5, np.float32)
+    # (8x8 pixels: enough for whole-pixel salt and pepper at a low drawn probability)
+    same_image = np.full((16, 8, 8, 64), 0.5, np.float32)
     op = make_operator(config)
     first = run_batch(op, same_image)
     second = run_batch(op, same_image)
@@ -171,7 +183,7 @@ def test_every_record_and_every_call_differ(config):
     )
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("config", ALWAYS_APPLIED, ids=IDS)
 def test_same_seed_same_output_repeated_runs(config):
     a = in_batches(config, [64], seed=42)
     b = in_batches(config, [64], seed=42)
@@ -221,7 +233,7 @@ def test_checkpoint_round_trip_resumes_the_exact_continuation(config):
 
 @pytest.mark.parametrize(
     "config",
-    [dataclasses.replace(c, stochastic=False) for c in CONFIGS],
+    [dataclasses.replace(c, stochastic=False) for c in ALWAYS_APPLIED],
     ids=IDS,
 )
 def test_deterministic_mode_one_pattern_for_all_elements_and_calls(config):

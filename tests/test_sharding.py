@@ -12,8 +12,13 @@ the record counter the same way.
 
 from __future__ import annotations
 
+import pytest
+
 import datarax_ops as dx
 from tests.factory import run_python
+
+# Starts processes or runs whole commands: `nox -s slow` (CI runs it after `tests`).
+pytestmark = pytest.mark.slow
 
 EIGHT_DEVICES = "--xla_force_host_platform_device_count=8"
 

@@ -117,9 +117,12 @@ def ulp32(values: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- #
 @pytest.mark.parametrize(("key", "counter", "expected"), KNOWN_ANSWERS)
 def test_threefry_known_answers_numpy(key, counter, expected):
-    y0, y1 = rs.threefry2x32(key, counter)
+    """The same block from uint32 arrays and from Python ints (the host path's form)."""
+    y0, y1 = rs.threefry2x32(tuple(np.uint32(w) for w in key), tuple(np.uint32(w) for w in counter))
     assert (int(y0), int(y1)) == expected
     assert y0.dtype == y1.dtype == np.uint32
+    words = rs.threefry2x32(tuple(int(w) for w in key), tuple(int(w) for w in counter))
+    assert words == expected and all(type(word) is int for word in words)
 
 
 @pytest.mark.parametrize(("key", "counter", "expected"), KNOWN_ANSWERS)

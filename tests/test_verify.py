@@ -29,6 +29,9 @@ from datarax_ops.conformance import checks, images
 from datarax_ops.conformance.laws import LAWS, law_for, load_law
 from datarax_ops.modes import MODES
 
+# Starts processes or runs whole commands: `nox -s slow` (CI runs it after `tests`).
+pytestmark = pytest.mark.slow
+
 SEED = "7"
 SAMPLES = "20000"
 FAST_MODES = "gaussian,salt_pepper,pixel,channel"
@@ -115,7 +118,13 @@ def test_verify_passes_on_the_real_operators(tmp_path, capsys):
     rows = printed_rows(stdout)
     assert status == 0, stdout
     assert rows and all(row[-1] == "pass" for row in rows)
-    assert {row[0] for row in rows} == set(FAST_MODES.split(","))
+    modes = FAST_MODES.split(",")
+    settings = {"range", "shared channels", "apply_prob"}
+    training = {row[0] for row in rows} - set(modes)  # "<mode> · <setting>" runs
+    assert {row[0] for row in rows} >= set(modes)
+    assert {name.split(" · ")[0] for name in training} == set(modes)
+    assert {name.split(" · ")[1] for name in training} == settings
+    assert f"{modes[-1]} · shared channels" not in training  # not for channel dropout
     assert "PASSED" in stdout and f"seed {SEED}" in stdout
     assert re.search(r"False-alarm budget: \d+ statistical checks at alpha = 1e-05", stdout)
     assert report_rows(page) == rows  # the report's table is the printed one
@@ -131,6 +140,10 @@ def test_verify_passes_on_the_real_operators(tmp_path, capsys):
         "dtypes",
         "keep rate",
         "channel sharing",
+        "strength law",
+        "output law",
+        "shared channels",
+        "apply_prob",
     } <= properties
 
 

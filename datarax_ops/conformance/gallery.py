@@ -1,7 +1,10 @@
 """``datarax-ops demo``: every mode at several strengths on one picture, as a PNG grid.
 
 One row per mode of ``datarax_ops.modes.MODES``, the original in the first
-column and the mode at increasing strength in the next ones.  Every panel is
+column and the mode at increasing strength in the next ones; then two rows of
+the training settings (``training_rows``): four records of one batch under a
+strength range, and channel sharing (monochrome noise, whole-pixel salt and
+pepper and dropout).  Every panel is
 produced by the compiled operators through the public API (``op(batch)`` on a
 batch of one image); within a row every operator gets the same seed, so the
 columns differ only by the strength (salt & pepper at a higher probability
@@ -60,7 +63,7 @@ def operator_class(config_class: type) -> type:
 
 
 def run_mode(
-    mode: Any, overrides: Mapping[str, float], image: np.ndarray, seed: int, records: int = 1
+    mode: Any, overrides: Mapping[str, Any], image: np.ndarray, seed: int, records: int = 1
 ) -> np.ndarray:
     """``op(batch)`` of ``mode``'s stochastic operator on a batch of ``records`` copies
     of one image.
@@ -216,6 +219,43 @@ def rows_figure(rows: Sequence[tuple[str, Sequence[Panel]]], *, title: str = "")
     return fig
 
 
+# The training settings' rows (issue 17): a strength range, whose records each draw their
+# own strength, and channel sharing, next to the same mode with per-channel draws.
+RANGE_DEMO: tuple[str, Mapping[str, Any]] = ("gaussian", {"noise_std_range": (0.0, 0.25)})
+SHARED_DEMO: tuple[tuple[str, Mapping[str, Any]], ...] = (
+    ("gaussian", {"noise_std": 0.15}),
+    ("gaussian", {"noise_std": 0.15, "per_channel": False}),
+    ("salt_pepper", {"salt_prob": 0.05, "pepper_prob": 0.05, "per_channel": False}),
+    ("pixel", {"dropout_rate": 0.3, "per_channel": False}),
+)
+
+
+def _mode_named(name: str) -> Any:
+    return next(mode for mode in MODES if mode.name == name)
+
+
+def training_rows(image: np.ndarray, *, seed: int) -> list[tuple[str, list[Panel]]]:
+    """Two rows: four records of one batch under ``noise_std_range`` (each panel titled
+    with its record's drawn ``noise_std``, read back from its output's RMS change), and
+    the shared-channel settings beside per-channel gaussian noise."""
+    image = np.asarray(image, dtype=np.float32)
+    name, overrides = RANGE_DEMO
+    outputs = run_mode(_mode_named(name), overrides, image, seed, records=4)
+    range_panels = [Panel(image, "original")]
+    for index, output in enumerate(outputs):
+        label = law_for(name).effect_label(image, output[None])
+        range_panels.append(Panel(output, f"record {index}\n{label}"))
+    low, high = overrides["noise_std_range"]
+    rows = [(f"ranges\n{name}\nnoise_std_range\n=({low:g}, {high:g})", range_panels)]
+    shared_panels = [Panel(image, "original")]
+    for mode_name, settings in SHARED_DEMO:
+        output = run_mode(_mode_named(mode_name), settings, image, seed)[0]
+        shared = "per_channel=False" if settings.get("per_channel") is False else "per channel"
+        shared_panels.append(Panel(output, f"{mode_name}, {shared}"))
+    rows.append(("shared\nchannels\none draw per pixel\n(monochrome)", shared_panels))
+    return rows
+
+
 def gallery_figure(
     image: np.ndarray,
     *,
@@ -232,6 +272,8 @@ def gallery_figure(
     measured effect.  ``image`` is float32 ``(H, W, 3)`` in ``[0, 1]``.
     """
     rows = gallery_rows(image, seed=seed, strengths=strengths, modes=modes)
+    if modes is None and strengths is None:  # the full demo: the training settings too
+        rows += training_rows(image, seed=seed)
     if title is None:
         title = f"datarax_ops: every mode, weaker to stronger (seed {seed})"
     return rows_figure(rows, title=title)

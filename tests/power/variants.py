@@ -21,7 +21,7 @@ import datarax_ops as dx
 from datarax_ops import _common as common_module
 from datarax_ops import dropout as dropout_modes
 from datarax_ops import noise as noise_modes
-from datarax_ops import stream
+from datarax_ops import stream, strengths
 from datarax_ops._common import clip, from_working, salt_pepper_values, to_working
 
 Array = jax.Array
@@ -304,6 +304,102 @@ def _ignores_epoch_and_shard(op: Any, batch: Any, size: int) -> Array:
 
 
 # --------------------------------------------------------------------------- #
+# Wrong training settings (issue 17): strengths, channel sharing, apply decision #
+# --------------------------------------------------------------------------- #
+class RangeMidpoint:
+    """Every ranged strength is the range's midpoint (the range ignored)."""
+
+    def drawn_strengths(self, key: Array) -> dict[str, Array]:
+        return {name: jnp.float32((low + high) / 2) for name, low, high in self.ranges}  # type: ignore[attr-defined]
+
+
+class StrengthPerBatch:
+    """One strength for every record (drawn from one fixed key, not the record's)."""
+
+    def drawn_strengths(self, key: Array) -> dict[str, Array]:
+        return super().drawn_strengths(stream.fixed_pattern_key())  # type: ignore[misc]
+
+
+def _with_ranges(kernel: Any, ranges: tuple[tuple[str, float, float], ...]) -> Any:
+    """``kernel``'s draws as if its ranges were ``ranges``."""
+    return dataclasses.replace(kernel, ranges=ranges)
+
+
+class RangeSwapped:
+    """lo and hi swapped: ``hi + (lo - hi) u`` (the same law, other values)."""
+
+    def drawn_strengths(self, key: Array) -> dict[str, Array]:
+        swapped = tuple((name, high, low) for name, low, high in self.ranges)  # type: ignore[attr-defined]
+        drawn = {}
+        for name, high, low in swapped:
+            slot = stream.STRENGTH_SLOTS[self.strength_order.index(name)]  # type: ignore[attr-defined]
+            levels = stream.record_uniforms(key, slot)
+            drawn[name] = jnp.float32(high) + jnp.float32(low - high) * levels
+            if name == "lam_scale":
+                drawn[name] = jnp.exp(jnp.log(jnp.float32(high)) + jnp.log(low / high) * levels)
+        return drawn
+
+
+class RangeNarrowed:
+    """The range narrowed by 5% of its width at each end."""
+
+    def drawn_strengths(self, key: Array) -> dict[str, Array]:
+        narrowed = tuple(
+            (name, low + 0.05 * (high - low), high - 0.05 * (high - low))
+            for name, low, high in self.ranges  # type: ignore[attr-defined]
+        )
+        return super(RangeNarrowed, _with_ranges(self, narrowed)).drawn_strengths(key)  # type: ignore[misc, arg-type]
+
+
+class PerChannelIgnored:
+    """``per_channel=False`` ignored: every channel draws its own value."""
+
+    @classmethod
+    def from_config(cls, config: Any) -> Any:
+        return dataclasses.replace(super().from_config(config), per_channel=True)  # type: ignore[misc]
+
+    def shares_channels(self) -> bool:
+        return False
+
+
+class ApplyInverted:
+    """Transforms exactly the records the spec passes through, and vice versa."""
+
+    def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
+        params = super().draw(key, element_shape)  # type: ignore[misc]
+        if "apply" in params:
+            params["apply"] = ~params["apply"]
+        return params
+
+
+class ApplyShared:
+    """One apply decision for every record (from a fixed key)."""
+
+    def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
+        params = super().draw(key, element_shape)  # type: ignore[misc]
+        if "apply" in params:
+            fixed = stream.record_uniforms(stream.fixed_pattern_key(), stream.APPLY_SLOT)
+            params["apply"] = fixed < jnp.float32(self.apply_prob)  # type: ignore[attr-defined]
+        return params
+
+
+class StrengthFromValueWords:
+    """The strength drawn from the per-value bits (value 0's word), not the record words."""
+
+    def drawn_strengths(self, key: Array) -> dict[str, Array]:
+        drawn = super().drawn_strengths(key)  # type: ignore[misc]
+        for index, (name, low, high) in enumerate(self.ranges):  # type: ignore[attr-defined]
+            levels = stream.uniforms(key, (index + 1,))[index]
+            law = (
+                strengths.log_uniform_strength
+                if name == "lam_scale"
+                else strengths.uniform_strength
+            )
+            drawn[name] = law(levels, low, high)
+        return drawn
+
+
+# --------------------------------------------------------------------------- #
 # Wrong datarax conventions (the stage call, a record key as params)           #
 # --------------------------------------------------------------------------- #
 def _with_stage_arguments(operator: type, rewrite: Callable[[Any, Any, Any], tuple]) -> type:
@@ -493,6 +589,78 @@ VARIANTS: dict[str, Variant] = {
         NOISE,
         ALL_NOISE,
         lambda: _record_key_ignored(NOISE),
+    ),
+    "range_ignored_midpoint": Variant(
+        "strength ranges ignored: every record gets the midpoint",
+        NOISE,
+        ALL_NOISE,
+        lambda: _with_kernels(NOISE, RangeMidpoint),
+    ),
+    "dropout_range_midpoint": Variant(
+        "dropout_rate_range ignored: every record gets the midpoint",
+        DROPOUT,
+        ALL_DROPOUT,
+        lambda: _with_kernels(DROPOUT, RangeMidpoint),
+    ),
+    "strength_per_batch": Variant(
+        "one drawn strength for the whole batch, not one per record",
+        NOISE,
+        ALL_NOISE,
+        lambda: _with_kernels(NOISE, StrengthPerBatch),
+    ),
+    "dropout_rate_per_batch": Variant(
+        "one drawn dropout rate for the whole batch, not one per record",
+        DROPOUT,
+        ALL_DROPOUT,
+        lambda: _with_kernels(DROPOUT, StrengthPerBatch),
+    ),
+    "range_lo_hi_swapped": Variant(
+        "strength ranges with lo and hi swapped (hi + (lo - hi) u)",
+        NOISE,
+        ALL_NOISE,
+        lambda: _with_kernels(NOISE, RangeSwapped),
+    ),
+    "range_narrowed_5pct": Variant(
+        "strength ranges narrowed by 5% of the width at each end",
+        NOISE,
+        ALL_NOISE,
+        lambda: _with_kernels(NOISE, RangeNarrowed),
+    ),
+    "dropout_range_narrowed_5pct": Variant(
+        "dropout_rate_range narrowed by 5% of the width at each end",
+        DROPOUT,
+        ALL_DROPOUT,
+        lambda: _with_kernels(DROPOUT, RangeNarrowed),
+    ),
+    "per_channel_ignored": Variant(
+        "per_channel=False ignored (noise): every channel its own draw",
+        NOISE,
+        ("gaussian", "salt_pepper"),
+        lambda: _with_kernels(NOISE, PerChannelIgnored),
+    ),
+    "dropout_per_channel_ignored": Variant(
+        "per_channel=False ignored (pixel dropout): every channel its own decision",
+        DROPOUT,
+        ("pixel",),
+        lambda: _with_kernels(DROPOUT, PerChannelIgnored),
+    ),
+    "apply_decision_inverted": Variant(
+        "apply_prob: the decision inverted",
+        NOISE,
+        ALL_NOISE,
+        lambda: _with_kernels(NOISE, ApplyInverted),
+    ),
+    "apply_decision_shared": Variant(
+        "apply_prob: one decision shared by every record",
+        DROPOUT,
+        ALL_DROPOUT,
+        lambda: _with_kernels(DROPOUT, ApplyShared),
+    ),
+    "strength_from_value_words": Variant(
+        "the strength drawn from the per-value bits instead of the record words",
+        NOISE,
+        ALL_NOISE,
+        lambda: _with_kernels(NOISE, StrengthFromValueWords),
     ),
     "dropout_same_mask_every_record": Variant(
         "every record gets the same dropout mask",
