@@ -31,14 +31,11 @@ def keep_decisions(kernel: DropoutKernelBase, key: Array, shape: tuple[int, ...]
     with ``per_channel=False`` one decision per pixel (``reference.dropout``)."""
     drawn = kernel.drawn_strengths(key)
     if "dropout_rate" not in drawn:
-        draw = functools.partial(_keep_mask, rate=kernel.dropout_rate)
-        return {"keep_mask": strengths.per_value(kernel.per_channel, draw, key, shape)}
-    levels = strengths.per_value(kernel.per_channel, stream.uniforms, key, shape)
+        draw = functools.partial(stream.keep_mask, rate=kernel.dropout_rate)
+        keep = strengths.per_value(kernel.per_channel, draw, key, shape, selects=True)
+        return {"keep_mask": keep}
+    levels = strengths.per_value(kernel.per_channel, stream.uniforms, key, shape, selects=True)
     return {"keep_mask": levels >= drawn["dropout_rate"], **drawn}
-
-
-def _keep_mask(key: Array, shape: tuple[int, ...], rate: float) -> Array:
-    return stream.keep_mask(key, shape, rate)
 
 
 def _finish(kernel: DropoutKernelBase, image: Array, keep: Array) -> Array:

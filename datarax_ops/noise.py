@@ -108,7 +108,9 @@ def draw_salt_pepper(
 ) -> Params:
     """``{"noise_mask": float32 uniforms in [0, 1) of element_shape}``, plus the record's
     ``salt_prob`` / ``pepper_prob`` draws (float32 ``()``) for each range set."""
-    levels = strengths.per_value(kernel.per_channel, stream.uniforms, key, element_shape)
+    levels = strengths.per_value(
+        kernel.per_channel, stream.uniforms, key, element_shape, selects=True
+    )
     return {"noise_mask": levels, **kernel.drawn_strengths(key)}
 
 

@@ -204,6 +204,7 @@ def element_bits(
     *,
     separate: bool = False,
     convert: Callable[[Array], Array] | None = None,
+    share_last: bool = False,
 ) -> Array:
     """``uint32 shape``: the element's random words under its record ``key``.
 
@@ -220,6 +221,10 @@ def element_bits(
         Same values either way.
       convert: applied to the words inside that loop (e.g. ``uniform_from_bits``),
         so that the conversion does not join the consumer's loop either.
+      share_last: the words of ``shape[:-1] + (1,)`` broadcast over the last axis
+        (value ``j`` gets word ``j // shape[-1]``), computed at full size: a consumer
+        that selects with them then runs as one element-wise loop (a broadcast of
+        per-pixel words into a select is not vectorised by XLA:CPU: 3-4x slower).
 
     Equals ``jax.random.bits(key, shape)`` (partitionable threefry) for one key
     (then ``convert``-ed, if given).
@@ -234,6 +239,12 @@ def element_bits(
         raise ValueError(f"an element of shape {element_shape} has 2**32 or more values")
     expand = (...,) + (None,) * len(element_shape)
     k0, k1 = key[..., 0][expand], key[..., 1][expand]
+    if share_last:
+        if separate:
+            raise ValueError("share_last words are computed in the consumer's loop")
+        counter_low = _flat_index(element_shape) // jnp.uint32(max(element_shape[-1], 1))
+        y0, y1 = threefry2x32((k0, k1), (jnp.zeros_like(counter_low), counter_low))
+        return jnp.broadcast_to(convert(y0 ^ y1), shape)
     if not separate or size < 2 * _SEPARATE_CHUNKS:
         counter_low = _flat_index(element_shape)
         y0, y1 = threefry2x32((k0, k1), (jnp.zeros_like(counter_low), counter_low))
@@ -312,10 +323,15 @@ def keep_from_bits(bits: Array, rate: float) -> Array:
     return uniform_from_bits(bits) >= jnp.float32(rate)
 
 
-def uniforms(key: Array, shape: tuple[int, ...], *, separate: bool = False) -> Array:
+def uniforms(
+    key: Array, shape: tuple[int, ...], *, separate: bool = False, share_last: bool = False
+) -> Array:
     """Float32 levels in [0, 1) of ``shape`` for record ``key`` (see ``element_bits``;
-    ``separate``: computed, conversion included, in a loop of their own)."""
-    return element_bits(key, shape, separate=separate, convert=uniform_from_bits)
+    ``separate``: computed, conversion included, in a loop of their own; ``share_last``:
+    one level per index of ``shape[:-1]``, the same over the last axis)."""
+    return element_bits(
+        key, shape, separate=separate, convert=uniform_from_bits, share_last=share_last
+    )
 
 
 def normals(key: Array, shape: tuple[int, ...]) -> Array:
@@ -324,9 +340,12 @@ def normals(key: Array, shape: tuple[int, ...]) -> Array:
     return normal_from_bits(element_bits(key, shape, separate=True))
 
 
-def keep_mask(key: Array, shape: tuple[int, ...], rate: float) -> Array:
-    """Bool keep decisions of ``shape`` for record ``key``: keep with prob. ``1 - rate``."""
-    return keep_from_bits(element_bits(key, shape), rate)
+def keep_mask(
+    key: Array, shape: tuple[int, ...], rate: float, *, share_last: bool = False
+) -> Array:
+    """Bool keep decisions of ``shape`` for record ``key``: keep with prob. ``1 - rate``
+    (``share_last``: one decision per index of ``shape[:-1]``, see ``element_bits``)."""
+    return keep_from_bits(element_bits(key, shape, share_last=share_last), rate)
 
 
 # Record words (``reference.stream``, step 4): counter high word 1, one slot per draw.

@@ -105,13 +105,17 @@ _RANGES: dict[str, dict[str, Any]] = {
 TRAINING_APPLY_PROB = 0.7
 
 
-def training_config(mode: str, **overrides: Any) -> Any:
-    """``mode_config(mode)`` with every training setting on: the mode's ranges,
-    ``per_channel=False`` where the mode has per-value draws, ``apply_prob=0.7``."""
+def training_settings(mode: str) -> dict[str, Any]:
+    """Every training setting of ``mode`` on: its ranges, ``per_channel=False`` where the
+    mode has per-value draws, ``apply_prob=0.7`` (config overrides)."""
     from datarax_ops.reference.config import PER_CHANNEL_MODES
 
     fields: dict[str, Any] = {**_RANGES[mode], "apply_prob": TRAINING_APPLY_PROB}
     if mode in PER_CHANNEL_MODES:
         fields["per_channel"] = False
-    fields.update(overrides)
-    return mode_config(mode, **fields)
+    return fields
+
+
+def training_config(mode: str, **overrides: Any) -> Any:
+    """``mode_config(mode)`` with ``training_settings(mode)`` (then ``overrides``)."""
+    return mode_config(mode, **{**training_settings(mode), **overrides})

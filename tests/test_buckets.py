@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 import datarax_ops as dx
 from datarax_ops import buckets, reference
 from datarax_ops.kernel import TRACE_COUNTS, element_programs
-from tests.factory import make_operator
+from tests.factory import make_operator, training_settings
 from tests.test_pipeline_reproduced import _config, assert_reproduced
 
 grain_transform = pytest.importorskip("datarax_ops.grain_transform")
@@ -72,11 +72,17 @@ def elements(draw: st.DrawFn, max_side: int = 40) -> tuple[np.ndarray, int]:
     return make_image(shape, dtype, scale, draw(st.integers(0, 2**16))), scale
 
 
-def operator_for(mode: str, stochastic: bool = True, scale: int = 1, seed: int = 3):
-    """The reproduction tests' config of ``mode`` (gaussian's std scaled to the data)."""
+def operator_for(
+    mode: str, stochastic: bool = True, scale: int = 1, seed: int = 3, training: bool = False
+):
+    """The reproduction tests' config of ``mode`` (gaussian's std scaled to the data);
+    ``training``: with the training settings on (shared channels keep their last axis in
+    the bucket, ``buckets.layout``)."""
     config = _config(mode, stochastic)
     if mode == "gaussian":
         config = dataclasses.replace(config, noise_std=0.3 * scale)
+    if training:
+        config = dataclasses.replace(config, **training_settings(mode))
     return make_operator(config, seed=seed)
 
 
@@ -214,10 +220,16 @@ def test_traced_and_unbucketable_inputs_are_left_alone():
 # Bit identity, every path                                                     #
 # --------------------------------------------------------------------------- #
 @settings(max_examples=EXAMPLES)
-@given(mode=st.sampled_from(FAST_MODES), stochastic=st.booleans(), element=elements())
-def test_grain_transform_bucketed_equals_exact(mode, stochastic, element):
+@given(
+    mode=st.sampled_from(FAST_MODES),
+    stochastic=st.booleans(),
+    element=elements(),
+    training=st.booleans(),
+)
+def test_grain_transform_bucketed_equals_exact(mode, stochastic, element, training):
     image, scale = element
-    transform = grain_transform.OperatorRandomMap(operator_for(mode, stochastic, scale))
+    op = operator_for(mode, stochastic, scale, training=training)
+    transform = grain_transform.OperatorRandomMap(op)
     exact, bucketed = both_paths(grain_output, transform, image, 11)
     assert_same_bits(bucketed, exact)
 
@@ -228,10 +240,13 @@ def test_grain_transform_bucketed_equals_exact(mode, stochastic, element):
     stochastic=st.booleans(),
     element=elements(),
     index=st.one_of(st.none(), st.integers(0, 2**40)),
+    training=st.booleans(),
 )
-def test_apply_bucketed_equals_exact(mode, stochastic, element, index):
+def test_apply_bucketed_equals_exact(mode, stochastic, element, index, training):
     image, scale = element
-    exact_op, bucketed_op = (operator_for(mode, stochastic, scale) for _ in range(2))
+    exact_op, bucketed_op = (
+        operator_for(mode, stochastic, scale, training=training) for _ in range(2)
+    )
     with buckets.forced(False):
         exact = apply_output(exact_op, image, index)
     with buckets.forced(True):
@@ -246,11 +261,14 @@ def test_apply_bucketed_equals_exact(mode, stochastic, element, index):
     stochastic=st.booleans(),
     element=elements(max_side=24),
     size=st.integers(1, 3),
+    training=st.booleans(),
 )
-def test_eager_batch_bucketed_equals_exact(mode, stochastic, element, size):
+def test_eager_batch_bucketed_equals_exact(mode, stochastic, element, size, training):
     image, scale = element
     images = np.stack([np.roll(image, k) for k in range(size)])  # records differ
-    exact_op, bucketed_op = (operator_for(mode, stochastic, scale) for _ in range(2))
+    exact_op, bucketed_op = (
+        operator_for(mode, stochastic, scale, training=training) for _ in range(2)
+    )
     with buckets.forced(False):
         exact = batch_output(exact_op, images)
     with buckets.forced(True):
