@@ -99,6 +99,14 @@ def test_a_record_gets_its_identity_augmentation_at_any_batch_size(mode, expecte
     assert not np.array_equal(expected, IMAGES)
 
 
+def test_poisson_with_the_training_settings_in_a_pipeline():
+    """Poisson with its lam_scale range and apply_prob (left out of the fixture's cases
+    for compile time) in datarax's Pipeline equals our op(Batch) of the same records."""
+    case = "poisson+training"
+    out = _images(_pipeline([_op(case)], 16))
+    np.testing.assert_array_equal(out, _expected(case))
+
+
 def test_step_and_scan_give_the_iterated_records(mode, expected):
     stepped = _pipeline([_op(mode)], 16)
     np.testing.assert_array_equal(_images(stepped.step() for _ in range(3)), expected)
