@@ -2,9 +2,9 @@
 
 tests      the fast default suite (< 10 minutes on 2 cores) with datarax 0.1.4; CI runs
            this one, which queues slow and datarax_latest
-slow       the tests that start processes or run whole commands (marked slow): two JAX
-           processes, 8 host devices, grain workers, verify, the examples, the offline
-           accelerator command
+slow       the tests that start processes or run whole commands and pipelines (marked
+           slow): two JAX processes, 8 host devices, grain workers, datarax 0.1.4's
+           Pipeline, verify, report, demo, the examples, the offline accelerator command
 datarax_latest  the datarax pipeline tests and examples against datarax 0.1.17 (Python 3.12)
 matrix     the same suite on Python 3.11, 3.12 and 3.13 (pyenv's interpreters)
 stats      the statistical checks again with 8x samples, fresh seeds, more examples
@@ -141,7 +141,7 @@ TEST_ENV = {"JAX_PLATFORMS": "cpu", "PYTHONHASHSEED": "0"}
 @nox.session
 def tests(session: nox.Session) -> None:
     """Fast default suite on the running Python: reference vs mathematics, datarax_ops vs
-    reference, API, pipelines (datarax 0.1.4 among them).  CI runs this one.
+    reference, the API, datarax 0.1.4's messages and stage call.  CI runs this one.
 
     Then queues ``slow`` (the tests marked slow: processes, whole commands) and
     ``datarax_latest`` (the datarax tests against datarax 0.1.17 on Python 3.12, skipped
@@ -155,8 +155,8 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def slow(session: nox.Session) -> None:
     """The tests marked slow: two JAX processes with gloo, 8 host devices, grain with
-    worker processes, ``datarax-ops verify`` runs, the examples, the offline accelerator
-    command on the CPU."""
+    worker processes, datarax 0.1.4's ``Pipeline``, ``datarax-ops verify`` runs, the report
+    and the demo, the examples, the offline accelerator command on the CPU."""
     _install(session, "test", "verify")
     _install_seed_datarax(session)
     session.run("pytest", *PARALLEL, "-m", "slow and not gpu", *session.posargs, env=TEST_ENV)

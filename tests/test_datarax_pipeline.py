@@ -1,7 +1,7 @@
 """datarax_ops operators in real datarax: its Batch, Pipeline stages, step, scan, resume, wrappers.
 
 Runs against whichever datarax is installed: 0.1.4 in the default session
-(``nox -s tests``, Python 3.11) and 0.1.17 in ``nox -s datarax_latest``
+(``nox -s slow``, Python 3.11) and 0.1.17 in ``nox -s datarax_latest``
 (Python 3.12, which ``nox -s tests`` queues).  Skipped where datarax is absent.
 
 The central property: inside datarax's pipeline a record's augmentation is
@@ -22,6 +22,9 @@ from flax import nnx
 
 import datarax_ops as dx
 from tests.factory import make_operator, mode_config, training_config
+
+# Runs whole commands or pipelines: `nox -s slow` (CI runs it after `tests`).
+pytestmark = pytest.mark.slow
 
 datarax = pytest.importorskip("datarax")
 

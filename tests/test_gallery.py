@@ -8,6 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+# Runs whole commands or pipelines: `nox -s slow` (CI runs it after `tests`).
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("matplotlib")
 Image = pytest.importorskip("PIL.Image")
 

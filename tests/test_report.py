@@ -23,6 +23,9 @@ from datarax_ops.conformance.results import ModeRun, false_alarm_budget
 from datarax_ops.environment import environment
 from tests.test_verify import printed_rows, report_rows
 
+# Runs whole commands: `nox -s slow` (CI runs it after `tests`).
+pytestmark = pytest.mark.slow
+
 IMG_SRC = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
