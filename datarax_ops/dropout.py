@@ -77,7 +77,6 @@ class DropoutKernelBase(Kernel):
     clip_range: tuple[float, float] | None
 
     param_key: ClassVar[str] = "keep_mask"
-    strength_order: ClassVar[tuple[str, ...]] = ("dropout_rate",)
 
     @classmethod
     def from_config(cls, config: DropoutOperatorConfig) -> DropoutKernelBase:

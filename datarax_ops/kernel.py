@@ -58,8 +58,6 @@ class Kernel:
 
     mode: ClassVar[str]
     param_key: ClassVar[str]
-    # The scalars a range can replace, in record-slot order (salt before pepper).
-    strength_order: ClassVar[tuple[str, ...]] = ()
     # The ranged scalars ``apply`` reads from params (the others are only reported).
     applied_strengths: ClassVar[tuple[str, ...]] = ()
     # The mode's module-level functions ``draw_<mode>(kernel, key, element_shape)``
@@ -73,9 +71,20 @@ class Kernel:
         raise NotImplementedError
 
     @staticmethod
-    def training_fields(config: Any) -> dict[str, Any]:
+    def strengths_of(mode: str) -> tuple[str, ...]:
+        """The scalars a range can replace in ``mode``, in record-slot order (salt before
+        pepper): ``reference.config.RANGE_FIELDS``'s."""
+        return tuple(scalar for _name, scalar in RANGE_FIELDS[mode])
+
+    @property
+    def strength_order(self) -> tuple[str, ...]:
+        """This kernel's mode's ``strengths_of``."""
+        return self.strengths_of(self.mode)
+
+    @classmethod
+    def training_fields(cls, config: Any) -> dict[str, Any]:
         """The shared fields' values from ``config`` (``from_config`` passes them on)."""
-        order = tuple(scalar for _name, scalar in RANGE_FIELDS[config.mode])
+        order = cls.strengths_of(config.mode)
         return {
             "ranges": strengths.strength_ranges(strength_ranges(config), order),
             "per_channel": bool(config.per_channel),

@@ -85,7 +85,6 @@ class GaussianKernel(Kernel):
 
     mode: ClassVar[str] = "gaussian"
     param_key: ClassVar[str] = "noise"
-    strength_order: ClassVar[tuple[str, ...]] = ("noise_std",)
 
     @classmethod
     def from_config(cls, config: NoiseOperatorConfig) -> GaussianKernel:
@@ -159,7 +158,6 @@ class SaltPepperKernel(Kernel):
 
     mode: ClassVar[str] = "salt_pepper"
     param_key: ClassVar[str] = "noise_mask"
-    strength_order: ClassVar[tuple[str, ...]] = ("salt_prob", "pepper_prob")
     applied_strengths: ClassVar[tuple[str, ...]] = ("salt_prob", "pepper_prob")
 
     @classmethod
@@ -245,7 +243,6 @@ class PoissonKernel(Kernel):
 
     mode: ClassVar[str] = "poisson"
     param_key: ClassVar[str] = "poisson_samples"
-    strength_order: ClassVar[tuple[str, ...]] = ("lam_scale",)
     applied_strengths: ClassVar[tuple[str, ...]] = ("lam_scale",)
 
     @classmethod

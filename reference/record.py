@@ -40,6 +40,7 @@ draw nothing extra: the params and outputs are the seed pages' exactly.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -155,14 +156,13 @@ def value_shape(config: Config, element_shape: tuple[int, ...]) -> tuple[int, ..
 
 def per_value_draw(
     config: Config,
-    draw: object,
+    draw: Callable[[tuple[int, ...]], np.ndarray],
     element_shape: tuple[int, ...],
     batch_size: int | None,
 ) -> np.ndarray:
     """``draw(shape)`` (a source's ``uniforms`` / ``normals``) for the per-value shape,
     broadcast to ``(batch_size,) + element_shape``: channels share a pixel's value when
     ``per_channel=False``."""
-    assert callable(draw)
     values = np.asarray(draw(params_shape(value_shape(config, element_shape), batch_size)))
     return np.broadcast_to(values, params_shape(element_shape, batch_size)).copy()
 
