@@ -59,6 +59,13 @@ from datarax_ops.bench_kit import (
     summary,
     time_interleaved,
 )
+from datarax_ops.cli_input import (
+    InputError,
+    OneLineParser,
+    at_least,
+    report_input_error,
+    writable_directory,
+)
 from datarax_ops.environment import environment, package_version
 
 # --------------------------------------------------------------------------- #
@@ -69,6 +76,7 @@ FULL_SHAPES: tuple[tuple[int, ...], ...] = ((32, 224, 224, 3), (256, 32, 32, 3))
 QUICK_SHAPES: tuple[tuple[int, ...], ...] = ((8, 32, 32, 3),)
 DTYPES = ("float32", "bfloat16", "uint8")
 IMPLS = ("datarax_ops", "datarax")
+PROG = "python -m datarax_ops.bench"
 DATARAX_VERSION = "0.1.17"
 
 
@@ -202,7 +210,11 @@ class Impl:
 
 
 def load_impl(name: str) -> Impl:
-    """Imports the operators of ``name`` (``datarax`` must be installed for that one)."""
+    """Imports the operators of ``name`` (``datarax`` must be installed for that one).
+
+    Raises:
+      InputError: ``datarax`` is asked for and not installed.
+    """
     if name == "datarax_ops":
         return Impl(
             name=name,
@@ -219,7 +231,7 @@ def load_impl(name: str) -> Impl:
             datarax = importlib.import_module("datarax")
             modality = importlib.import_module("datarax.operators.modality")
         except ImportError as error:
-            raise SystemExit(
+            raise InputError(
                 f"--impl datarax needs datarax=={DATARAX_VERSION} installed "
                 f"(nox -s bench_datarax does that): {error}"
             ) from error
@@ -608,9 +620,14 @@ def _names(
     return parse
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m datarax_ops.bench",
+def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespace:
+    """The bench's options, checked by :func:`check_args` (nothing is written).
+
+    Raises:
+      InputError: a bad option (one line, no usage).
+    """
+    parser = OneLineParser(
+        prog=prog,
         description="Times the noise and dropout operators against a jitted copy of the "
         "same array (interleaved rounds); writes JSON + Markdown.",
     )
@@ -667,13 +684,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
     args = parser.parse_args(argv)
-    if args.rounds is not None and args.rounds < 1:
-        parser.error("--rounds must be >= 1")
-    if args.ref_rounds is not None and args.ref_rounds < 0:
-        parser.error("--ref-rounds must be >= 0")
-    if args.records is not None and args.records < 0:
-        parser.error("--records must be >= 0")
+    check_args(args)
     return args
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Checks the bench's numeric options.
+
+    Raises:
+      InputError: ``--rounds`` below 1, or ``--ref-rounds``, ``--records`` or
+        ``--case-budget`` negative.
+    """
+    for value, low, option in (
+        (args.rounds, 1, "--rounds"),
+        (args.ref_rounds, 0, "--ref-rounds"),
+        (args.records, 0, "--records"),
+        (args.case_budget, 0, "--case-budget"),
+    ):
+        if value is not None:
+            at_least(value, low, option)
 
 
 def reference_rounds(args: argparse.Namespace, shape: tuple[int, ...]) -> int:
@@ -691,12 +720,19 @@ def not_available(case: Case, error: BaseException) -> dict[str, Any]:
     return {"case": dataclasses.asdict(case), "name": case.name, "not_available": reason}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """Runs the bench; returns 0, or 2 (one line on stderr, ``<prog>: error: ...``) for bad
+    input: options, an ``--out`` that cannot be written, an ``--impl`` not installed,
+    all checked before anything is timed."""
+    try:
+        args = parse_args(argv, prog)
+        writable_directory(str(args.out), "--out")
+        impl = load_impl(args.impl)
+    except InputError as error:
+        return report_input_error(prog, error)
     shapes = args.shapes or (QUICK_SHAPES if args.quick else FULL_SHAPES)
     rounds = args.rounds or (QUICK_ROUNDS if args.quick else FULL_ROUNDS)
     modes = args.modes or (QUICK_MODES if args.quick else tuple(MODES))
-    impl = load_impl(args.impl)
     cases, skipped = ([], []) if args.records_only else build_cases(modes, args.dtypes, shapes)
     started = time.perf_counter()
     report: dict[str, Any] = {

@@ -12,6 +12,12 @@ Subcommands:
 
 The heavy modules (scipy, matplotlib, rich, JAX) are imported inside the
 subcommands, so ``import datarax_ops.cli`` stays light.
+
+Bad input (an unknown mode, too few samples, pictures that cannot be read, a report
+that cannot be written) ends a command before any compile or sampling with one line,
+``datarax-ops <command>: error: ...``, and exit status 2 (``datarax_ops.cli_input``).
+Each command checks its inputs in one function (``verify_inputs`` here,
+``gallery.demo_inputs``, ``bench.check_args``).
 """
 
 from __future__ import annotations
@@ -21,11 +27,26 @@ import os
 import secrets
 import shlex
 import sys
+import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from datarax_ops.cli_input import (
+    InputError,
+    OneLineParser,
+    at_least,
+    one_line,
+    os_reason,
+    report_input_error,
+    writable_file,
+)
 
 DEFAULT_REPORT = "datarax-ops-report.html"
 TABLE_WIDTH = 200  # when stdout is not a terminal: one line per row, never wrapped
+VERIFY_PROG = "datarax-ops verify"
+# Below this many values per sample the statistical checks detect nothing that matters.
+MIN_SAMPLES = 1000
 
 
 def mode_names() -> tuple[str, ...]:
@@ -40,15 +61,17 @@ def parse_modes(values: Sequence[str] | None) -> list[str]:
     ``MODES``; all modes when none are given.
 
     Raises:
-      SystemExit (argparse error): an unknown mode name.
+      InputError: an unknown mode name, or ``--mode`` values that name none.
     """
     known = mode_names()
-    if not values:
+    if values is None:
         return list(known)
     wanted = {name.strip() for value in values for name in value.split(",") if name.strip()}
+    if not wanted:
+        raise InputError(f"--mode names no mode; choose from {list(known)}")
     unknown = sorted(wanted - set(known))
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown mode(s) {unknown}; choose from {list(known)}")
+        raise InputError(f"--mode: unknown mode(s) {unknown}; choose from {list(known)}")
     return [name for name in known if name in wanted]
 
 
@@ -63,8 +86,8 @@ def report_path(out: str) -> str:
 def verify_parser() -> argparse.ArgumentParser:
     from datarax_ops.conformance.checks import DEFAULT_SAMPLES
 
-    parser = argparse.ArgumentParser(
-        prog="datarax-ops verify",
+    parser = OneLineParser(
+        prog=VERIFY_PROG,
         description="Checks every operator mode, on this machine's JAX backend, against "
         "scipy.stats and the NumPy reference; prints the verdicts and writes an HTML report. "
         "Exit status 1 when a check fails.",
@@ -111,14 +134,84 @@ def verify_parser() -> argparse.ArgumentParser:
 
 
 def load_pictures(images_dir: str | None) -> tuple[list[Any], str]:
-    """The pictures to check on and a description of them."""
+    """The pictures to check on and a description of them.
+
+    Raises:
+      InputError: ``images_dir`` is missing or unreadable, holds no PNG/JPEG, or holds
+        one that does not decode (the message names the file).
+    """
     from datarax_ops.conformance import images
 
     if images_dir is None:
         picture = images.synthetic_image()
         return [picture], f"built-in synthetic image {picture.shape[1]}x{picture.shape[0]}"
-    pictures = images.load_images(images_dir)
+    try:
+        pictures = images.load_images(images_dir)
+    except (OSError, ValueError) as error:
+        raise InputError(f"--images: {error}") from error
     return pictures, f"{len(pictures)} picture(s) from {images_dir}"
+
+
+@dataclass(frozen=True)
+class VerifyInputs:
+    """``verify``'s checked inputs: the modes, the pictures (float32 ``(H, W, 3)`` in
+    [0, 1]) and their description, and the report's absolute path (writable)."""
+
+    modes: list[str]
+    pictures: list[Any]
+    source: str
+    report: str
+
+
+def verify_inputs(args: argparse.Namespace) -> VerifyInputs:
+    """Checks every input of ``verify`` before any work; the pictures are read here.
+
+    Raises:
+      InputError: a bad ``--mode``, ``--samples`` below ``MIN_SAMPLES``, an ``--out``
+        that cannot be written, or ``--images`` that cannot be read.
+    """
+    modes = parse_modes(args.mode)
+    at_least(args.samples, MIN_SAMPLES, "--samples")
+    report = writable_file(report_path(args.out), "--out")
+    pictures, source = load_pictures(args.images)
+    return VerifyInputs(modes, pictures, source, report)
+
+
+def write_report(page: str, path: str) -> str | None:
+    """Writes ``page`` to ``path``; when that fails, to a new file in the temporary
+    directory. Says on stderr what failed and where the report went.
+
+    Returns:
+      The path written, or None when neither could be written.
+    """
+    try:
+        write_text(path, page)
+        return path
+    except OSError as error:
+        failed = f"cannot write the report to {path}: {os_reason(error)}"
+    fallback = fallback_report_path()
+    try:
+        write_text(fallback, page)
+    except OSError as error:
+        failed += f"; nor to {fallback}: {os_reason(error)}"
+        print(f"{VERIFY_PROG}: error: {one_line(failed)}", file=sys.stderr)
+        return None
+    print(f"{VERIFY_PROG}: error: {one_line(failed)}; wrote it to {fallback}", file=sys.stderr)
+    return fallback
+
+
+def fallback_report_path() -> str:
+    """A new, empty file in the temporary directory, ``datarax-ops-report-*.html``."""
+    handle, path = tempfile.mkstemp(prefix="datarax-ops-report-", suffix=".html")
+    os.close(handle)
+    return path
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes ``text`` (UTF-8) to ``path``, creating its directory."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(text)
 
 
 def print_table(verdicts: Sequence[Any], budget: str, seed: int, replay: str) -> None:
@@ -156,14 +249,12 @@ def verify(argv: Sequence[str] | None = None, *, factory: Any = None) -> int:
       factory: builds the operators under test, ``factory(config, rngs=...)``
         (default: ``checks.default_factory``); tests pass a deliberately wrong one.
     """
-    parser = verify_parser()
-    args = parser.parse_args(argv)
     try:
-        modes = parse_modes(args.mode)
-    except argparse.ArgumentTypeError as error:
-        parser.error(str(error))
-    if args.samples < 1000:
-        parser.error(f"--samples must be at least 1000, got {args.samples}")
+        args = verify_parser().parse_args(argv)
+        inputs = verify_inputs(args)
+    except InputError as error:
+        return report_input_error(VERIFY_PROG, error)
+    modes, pictures, source = inputs.modes, inputs.pictures, inputs.source
     seed = secrets.randbelow(2**31) if args.seed is None else args.seed
 
     from rich.console import Console
@@ -173,7 +264,6 @@ def verify(argv: Sequence[str] | None = None, *, factory: Any = None) -> int:
     from datarax_ops.environment import environment
 
     factory = checks.default_factory if factory is None else factory
-    pictures, source = load_pictures(args.images)
     print(
         f"datarax-ops verify: modes {', '.join(modes)}; {args.samples:,} values per sample; "
         f"seed {seed}; input {source}",
@@ -219,11 +309,9 @@ def verify(argv: Sequence[str] | None = None, *, factory: Any = None) -> int:
         gallery_png=gallery_png,
         command=shlex.join(replay),
     )
-    path = report_path(args.out)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as file:
-        file.write(page)
-    print(f"report: {os.path.abspath(path)}")
+    written = write_report(page, inputs.report)
+    if written is not None:
+        print(f"report: {written}")
     return 0 if all(v.passed for v in verdicts) else 1
 
 
@@ -253,10 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _demo(argv: Sequence[str]) -> int:
     from datarax_ops.conformance import gallery
 
-    return gallery.main(list(argv))
+    return gallery.main(list(argv), prog="datarax-ops demo")
 
 
 def _bench(argv: Sequence[str]) -> int:
     from datarax_ops import bench
 
-    return bench.main(list(argv))
+    return bench.main(list(argv), prog="datarax-ops bench")

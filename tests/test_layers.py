@@ -57,6 +57,7 @@ LAYERS: dict[str, int] = {
     "bench_kit": 7,
     "accelerator_run": 7,
     "cli": 7,
+    "cli_input": 7,
     "__main__": 7,
     "__init__": 7,
 }

@@ -21,6 +21,7 @@ from datarax_ops.conformance import checks, images, report
 from datarax_ops.conformance.laws import law_for
 from datarax_ops.conformance.results import ModeRun, false_alarm_budget
 from datarax_ops.environment import environment
+from tests.test_report_grid import anchor_problems, grid_problems, read_page
 from tests.test_verify import printed_rows, report_rows
 
 # Runs whole commands: `nox -s slow` (CI runs it after `tests`).
@@ -88,6 +89,13 @@ def test_every_mode_has_its_section_with_plots(page, runs):
         assert match, f"no section for {mode}"
         assert IMG_SRC.search(match.group(1)), f"no plot in the {mode} section"
     assert '<section id="gallery">' in page and '<section id="environment">' in page
+
+
+def test_grid_and_anchors_of_a_report_of_real_checks(page, runs):
+    reader = read_page(page)
+    assert anchor_problems(reader) == []
+    assert grid_problems(reader, runs) == []
+    assert [name for name, _, _ in reader.grid] == list(checks.MODE_NAMES)
 
 
 def test_report_is_self_contained(page):

@@ -18,8 +18,6 @@ Needs matplotlib and Pillow (the ``verify`` extra).
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,11 +25,19 @@ from typing import Any
 import numpy as np
 
 from datarax_ops.batch import Batch
+from datarax_ops.cli_input import (
+    InputError,
+    OneLineParser,
+    at_least,
+    report_input_error,
+    writable_file,
+)
 from datarax_ops.conformance import images as images_module
 from datarax_ops.conformance.laws import LAWS, law_for
 from datarax_ops.modes import MODES
 from datarax_ops.operator import DropoutOperator, NoiseOperator
 
+PROG = "datarax-ops demo"
 DEFAULT_OUT = "datarax-ops-demo.png"
 DEFAULT_SEED = 0
 DEFAULT_MAX_SIZE = 320
@@ -304,10 +310,14 @@ def fit_size(image: np.ndarray, max_size: int) -> np.ndarray:
     return np.clip(np.stack(channels, axis=-1), 0.0, 1.0).astype(np.float32)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    """The ``datarax-ops demo`` options."""
-    parser = argparse.ArgumentParser(
-        prog="datarax-ops demo",
+def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespace:
+    """The ``datarax-ops demo`` options.
+
+    Raises:
+      InputError: an option argparse rejects (one line, no usage).
+    """
+    parser = OneLineParser(
+        prog=prog,
         description="Every noise and dropout mode at several strengths on one picture, "
         "produced by the compiled operators, saved as a PNG grid.",
     )
@@ -332,29 +342,54 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+@dataclass(frozen=True)
+class DemoInputs:
+    """The demo's checked inputs: the picture (float32 ``(H, W, 3)`` in [0, 1], already
+    fitted to ``--max-size``), its description, and the PNG's absolute path (writable)."""
+
+    image: np.ndarray
+    source: str
+    out: str
+
+
+def demo_inputs(args: argparse.Namespace) -> DemoInputs:
+    """Checks every input of ``demo`` before any work; the picture is read here.
+
+    Raises:
+      InputError: a negative ``--max-size``, a ``--seed`` outside 64 bits, an ``--out``
+        that cannot be written, or an ``--image`` that cannot be read (named).
+    """
+    at_least(args.max_size, 0, "--max-size")
+    if not -(2**63) <= args.seed < 2**63:
+        raise InputError(f"--seed must fit in 64 bits (|seed| < 2**63), got {args.seed}")
+    out = writable_file(args.out, "--out")
+    if not args.image:
+        image = images_module.synthetic_image()
+        return DemoInputs(
+            image, f"built-in synthetic image ({image.shape[1]}x{image.shape[0]})", out
+        )
+    try:
+        image = fit_size(images_module.load_image(args.image), args.max_size)
+    except (OSError, ValueError) as error:
+        raise InputError(f"--image: {error}") from error
+    return DemoInputs(image, f"{args.image} ({image.shape[1]}x{image.shape[0]})", out)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Writes the demo PNG; prints the seed and where the file went.
 
-    Returns 0, or 2 (with the reason on stderr) when ``--image`` cannot be read.
+    Returns 0, or 2 (one line on stderr, ``<prog>: error: ...``) for bad input: checked
+    before any operator runs.
     """
-    args = parse_args(argv)
-    if args.image:
-        try:
-            image = images_module.load_image(args.image)
-        except (OSError, ValueError) as error:
-            print(f"datarax-ops demo: {error}", file=sys.stderr)
-            return 2
-        image = fit_size(image, args.max_size)
-        source = f"{args.image} ({image.shape[1]}x{image.shape[0]})"
-    else:
-        image = images_module.synthetic_image()
-        source = f"built-in synthetic image ({image.shape[1]}x{image.shape[0]})"
-    print(f"demo: {source}, seed {args.seed}")
-    fig = gallery_figure(image, seed=args.seed)
-    out = os.path.abspath(args.out)
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    fig.savefig(out, dpi=100, facecolor="white")
-    print(f"wrote {out}")
+    try:
+        args = parse_args(argv, prog)
+        inputs = demo_inputs(args)
+    except InputError as error:
+        return report_input_error(prog, error)
+    print(f"demo: {inputs.source}, seed {args.seed}")
+    fig = gallery_figure(inputs.image, seed=args.seed)
+    fig.savefig(inputs.out, dpi=100, facecolor="white")
+    print(f"wrote {inputs.out}")
     return 0
 
 

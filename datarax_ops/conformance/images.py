@@ -214,12 +214,14 @@ def image_files(directory: str | os.PathLike[str]) -> list[Path]:
     """The PNG and JPEG files directly inside ``directory``, sorted by name.
 
     Raises:
-      ValueError: there are none (the message names the directory).
+      ValueError: there are none, or the directory cannot be listed (the message names it).
     """
     directory = Path(directory)
-    found = sorted(
-        p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    try:
+        entries = list(directory.iterdir())
+    except OSError as error:  # unreadable (permissions), or gone
+        raise ValueError(f"cannot list directory {directory}: {error.strerror or error}") from error
+    found = sorted(p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not found:
         raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in directory {directory}")
     return found
@@ -240,6 +242,8 @@ def load_images(
     """
     if isinstance(dir_or_paths, (str, os.PathLike)):
         target = Path(dir_or_paths)
+        if not target.exists():
+            raise FileNotFoundError(f"no such file or directory: {target}")
         if target.is_dir():
             paths: list[Path] = image_files(target)
         else:

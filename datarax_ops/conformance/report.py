@@ -1,7 +1,10 @@
 """The ``datarax-ops verify`` report: one self-contained HTML file.
 
-Contents: the verdict table (the same rows ``verify`` prints), the false-alarm
-budget, one section per mode (``id="mode-<name>"``) with its plots (the
+Contents: a summary grid (one row per run, that is per mode and per training
+setting, one column per property checked, each cell the passed/total count of
+that run's checks of that property, linked to their rows), the false-alarm
+budget, the full verdict table (the same rows ``verify`` prints, collapsed),
+one section per run (``id="mode-<slug>"``, see ``anchor_slug``) with its plots (the
 operator's sample against the reference's and the exact law: histogram and QQ
 plot, or category and keep rates with confidence intervals) and its rows of the
 table, the gallery of every mode on the input picture, and the environment (python,
@@ -14,7 +17,9 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
@@ -234,6 +239,14 @@ th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertic
 th { background: #f0f0f0; }
 td.pass { color: #176f2c; font-weight: bold; }
 td.FAIL { color: #fff; background: #c62828; font-weight: bold; }
+td.FAIL a { color: #fff; } td.pass a { color: #176f2c; }
+td.none { color: #999; text-align: center; }
+div.grid { overflow-x: auto; }
+table#grid th, table#grid td { text-align: center; white-space: nowrap; padding: 0.2em 0.45em; }
+table#grid th[scope="row"] { text-align: left; }
+table#grid thead th { vertical-align: bottom; }
+table#grid thead th span { writing-mode: vertical-rl; transform: rotate(180deg); }
+details > summary { cursor: pointer; font-weight: bold; margin: 1em 0 0.5em; }
 .verdict-pass { color: #176f2c; } .verdict-FAIL { color: #c62828; }
 figure { margin: 1em 0; } figcaption { font-size: 0.9em; color: #555; }
 img { max-width: 100%; }
@@ -246,16 +259,25 @@ def _png_tag(png: bytes, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
-def _table(rows: Sequence[Sequence[str]], header: Sequence[str], table_id: str = "") -> str:
+def _table(
+    rows: Sequence[Sequence[str]],
+    header: Sequence[str],
+    table_id: str = "",
+    row_ids: Sequence[str | None] = (),
+) -> str:
+    """An HTML table of ``rows`` (text, escaped here); ``row_ids[i]``, when given and not
+    None, becomes row ``i``'s ``id`` (a target of the summary grid's links)."""
     attr = f' id="{table_id}"' if table_id else ""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = []
-    for row in rows:
+    for index, row in enumerate(rows):
         cells = []
         for i, cell in enumerate(row):
             cls = f' class="{html.escape(cell)}"' if header[i] == "verdict" else ""
             cells.append(f"<td{cls}>{html.escape(cell)}</td>")
-        body.append(f"<tr>{''.join(cells)}</tr>")
+        row_id = row_ids[index] if index < len(row_ids) else None
+        tr = f'<tr id="{row_id}">' if row_id else "<tr>"
+        body.append(f"{tr}{''.join(cells)}</tr>")
     return f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
@@ -285,14 +307,165 @@ def _rates_table(rates: Sequence[RateEstimate]) -> str:
     return _table(rows, header)
 
 
-def mode_section(run: ModeRun) -> str:
-    """One mode's ``<section id="mode-<name>">``: config, verdicts, rates, plots."""
+# --------------------------------------------------------------------------- #
+# Anchors and the summary grid                                                 #
+# --------------------------------------------------------------------------- #
+# The page's fixed ids; a run's anchor never takes one of them.
+FIXED_IDS = (
+    "grid",
+    "summary",
+    "budget",
+    "all-verdicts",
+    "verdicts",
+    "gallery",
+    "environment",
+    "versions",
+)
+NO_CHECK = "\u2014"  # an em dash: the run has no check of that property
+PASS_MARK, FAIL_MARK = "\u2713", "\u2717"  # check mark, ballot x: readable without colour
+_NOT_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def anchor_slug(text: str, taken: set[str]) -> str:
+    """``text`` as an HTML id not in ``taken``, which it is added to.
+
+    The id holds only ASCII letters, digits, ``-`` and ``_`` (each run of other
+    characters becomes one ``-``; ``"mode-gaussian · range"`` ->
+    ``"mode-gaussian-range"``), starts with a letter (``x-`` is put in front
+    otherwise), and gets ``-2``, ``-3``, ... appended when ``taken`` already holds it.
+    """
+    slug = _NOT_ID_CHARS.sub("-", text).strip("-") or "section"
+    if not slug[0].isalpha():
+        slug = f"x-{slug}"
+    unique, number = slug, 1
+    while unique in taken:
+        number += 1
+        unique = f"{slug}-{number}"
+    taken.add(unique)
+    return unique
+
+
+def _aspects(run: ModeRun) -> list[str]:
+    """The run's properties (verdict aspects), each once, in the order checked."""
+    return list(dict.fromkeys(v.aspect for v in run.verdicts))
+
+
+def property_columns(runs: Iterable[ModeRun]) -> list[str]:
+    """Every property (verdict aspect) of ``runs``, each once: the grid's columns.
+
+    In the order checked: a property new to the list goes just before the next
+    property of its run already listed (``keep rate`` before ``vs reference``),
+    or at the end when there is none (a training setting's own properties).
+    """
+    columns: list[str] = []
+    for run in runs:
+        aspects = _aspects(run)
+        for i, aspect in enumerate(aspects):
+            if aspect in columns:
+                continue
+            later = [a for a in aspects[i + 1 :] if a in columns]
+            columns.insert(columns.index(later[0]) if later else len(columns), aspect)
+    return columns
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """One run's checks of one property: how many passed of how many, and the id of the
+    first of their rows in the run's section."""
+
+    passed: int
+    total: int
+    target: str
+
+    @property
+    def text(self) -> str:
+        """``"\u2713 3/3"`` when all passed, ``"\u2717 2/3"`` when not."""
+        mark = PASS_MARK if self.passed == self.total else FAIL_MARK
+        return f"{mark} {self.passed}/{self.total}"
+
+
+@dataclass(frozen=True)
+class RunAnchors:
+    """The ids of one run's section and of the first table row of each of its properties."""
+
+    section: str
+    rows: dict[str, str]
+
+
+def run_anchors(runs: Sequence[ModeRun]) -> list[RunAnchors]:
+    """Valid, unique ids for every run's section and property rows (one per run)."""
+    taken = set(FIXED_IDS)
+    anchors = []
+    for run in runs:
+        section = anchor_slug(f"mode-{run.mode}", taken)
+        rows = {aspect: anchor_slug(f"{section}-{aspect}", taken) for aspect in _aspects(run)}
+        anchors.append(RunAnchors(section, rows))
+    return anchors
+
+
+def grid_row(run: ModeRun, columns: Sequence[str], anchors: RunAnchors) -> list[GridCell | None]:
+    """One cell per column: the run's checks of that property, or None without any."""
+    cells: list[GridCell | None] = []
+    for aspect in columns:
+        verdicts = [v for v in run.verdicts if v.aspect == aspect]
+        if not verdicts:
+            cells.append(None)
+            continue
+        passed = sum(v.passed for v in verdicts)
+        cells.append(GridCell(passed, len(verdicts), anchors.rows[aspect]))
+    return cells
+
+
+def _grid_td(cell: GridCell | None, what: str) -> str:
+    if cell is None:
+        return f'<td class="none" title="{html.escape(what)}: not checked">{NO_CHECK}</td>'
+    verdict = "pass" if cell.passed == cell.total else "FAIL"
+    title = f"{what}: {cell.passed} of {cell.total} passed"
+    return (
+        f'<td class="{verdict}"><a href="#{cell.target}" title="{html.escape(title)}">'
+        f"{html.escape(cell.text)}</a></td>"
+    )
+
+
+def summary_grid(runs: Sequence[ModeRun], anchors: Sequence[RunAnchors]) -> str:
+    """``<table id="grid">``: a row per run (a mode, or a mode's training setting), a column
+    per property, and ``all``; each cell the passed/total count, linked to its rows."""
+    columns = property_columns(runs)
+    head = "".join(f'<th scope="col"><span>{html.escape(c)}</span></th>' for c in columns)
+    body = []
+    for run, anchor in zip(runs, anchors, strict=True):
+        name = html.escape(run.mode)
+        cells = [
+            _grid_td(cell, f"{run.mode} / {column}")
+            for cell, column in zip(grid_row(run, columns, anchor), columns, strict=True)
+        ]
+        passed = sum(v.passed for v in run.verdicts)
+        total = GridCell(passed, len(run.verdicts), anchor.section)
+        cells.append(_grid_td(total, f"{run.mode}: every check"))
+        body.append(
+            f'<tr><th scope="row"><a href="#{anchor.section}">{name}</a></th>{"".join(cells)}</tr>'
+        )
+    return (
+        '<div class="grid"><table id="grid"><thead><tr><th scope="col">mode / setting</th>'
+        f'{head}<th scope="col"><span>all</span></th></tr></thead>'
+        f'<tbody>{"".join(body)}</tbody></table></div>'
+    )
+
+
+def mode_section(run: ModeRun, anchors: RunAnchors) -> str:
+    """One run's ``<section id="mode-<slug>">``: config, verdicts (the first row of each
+    property carries its id from ``anchors``), rates, plots."""
     verdict = "pass" if run.passed else "FAIL"
+    seen: set[str] = set()
+    row_ids = []
+    for v in run.verdicts:
+        row_ids.append(None if v.aspect in seen else anchors.rows[v.aspect])
+        seen.add(v.aspect)
     parts = [
-        f'<section id="mode-{html.escape(run.mode)}">',
+        f'<section id="{anchors.section}">',
         f'<h2>{html.escape(run.mode)} <span class="verdict-{verdict}">{verdict}</span></h2>',
         f"<p>Config: <code>{html.escape(repr(run.config))}</code> ({run.seconds:.1f} s)</p>",
-        _table([verdict_row(v) for v in run.verdicts], TABLE_COLUMNS),
+        _table([verdict_row(v) for v in run.verdicts], TABLE_COLUMNS, row_ids=row_ids),
     ]
     rates = list(run.rates)
     for sample in run.samples:
@@ -338,8 +511,10 @@ def render(
         else f"{len(failed)} of {len(verdicts)} checks failed: "
         + "; ".join(f"{v.mode} / {v.aspect} / {v.what}" for v in failed)
     )
+    anchors = run_anchors(runs)
     toc = " · ".join(
-        f'<a href="#mode-{html.escape(r.mode)}">{html.escape(r.mode)}</a>' for r in runs
+        f'<a href="#{a.section}">{html.escape(r.mode)}</a>'
+        for r, a in zip(runs, anchors, strict=True)
     )
     parts = [
         "<!DOCTYPE html>",
@@ -351,13 +526,20 @@ def render(
         f'<p id="summary">{html.escape(summary)}</p>',
         f"<p>Seed {seed}, {samples:,} values per sample, input: {html.escape(source)}. "
         f"Replay: <code>{html.escape(command)}</code></p>",
+        "<h2>Summary</h2>",
+        "<p>A row per mode and per training setting, a column per property checked: "
+        f"passed / checks ({PASS_MARK}: all passed, {FAIL_MARK}: some failed, "
+        f"{NO_CHECK}: not checked). Each count links to its rows below.</p>",
+        summary_grid(runs, anchors),
         f'<p id="budget">False-alarm budget: {html.escape(budget_text(verdicts))}</p>',
-        f'<p>Modes: {toc} · <a href="#gallery">gallery</a> · '
+        f'<p>Sections: {toc} · <a href="#gallery">gallery</a> · '
         '<a href="#environment">environment</a></p>',
-        "<h2>Verdicts</h2>",
+        f'<details id="all-verdicts"><summary>All {len(verdicts)} verdicts '
+        "(the table <code>verify</code> prints)</summary>",
         _table([verdict_row(v) for v in verdicts], TABLE_COLUMNS, "verdicts"),
+        "</details>",
     ]
-    parts += [mode_section(run) for run in runs]
+    parts += [mode_section(run, a) for run, a in zip(runs, anchors, strict=True)]
     parts.append('<section id="gallery"><h2>Gallery</h2>')
     if gallery_png is None:
         parts.append("<p>Left out (<code>--no-gallery</code>).</p>")

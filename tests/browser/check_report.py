@@ -9,7 +9,13 @@ Checks, each failure listed:
   ``data:`` URI or a missing file fails here);
 * the browser console has no ``SEVERE`` entries (script errors, failed loads);
 * every mode of ``datarax_ops.modes.MODES`` has a section: an element whose
-  ``id`` contains the mode's name, or a heading (``h1``-``h4``) whose text does.
+  ``id`` contains the mode's name, or a heading (``h1``-``h4``) whose text does;
+* the summary grid (``<table id="grid">``) is shown above the full verdict table,
+  has a row per mode (and any per training setting), and each cell reads
+  ``<mark> passed/total`` (class ``pass`` exactly when all passed, with a link) or
+  ``—``; a row's property counts add up to its ``all`` column;
+* every id is a valid HTML id (letters, digits, ``-``, ``_``; a letter first) and
+  unique, and every in-page link (``href="#..."``) resolves to an element.
 
 Then a full-page screenshot is saved (the window is resized to the page's full
 height) and its path printed.  Exit status 0 when every check passed, 1 if not.
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import time
@@ -49,6 +56,27 @@ const ids = Array.from(document.querySelectorAll('[id]')).map(e => e.id.toLowerC
 const heads = Array.from(document.querySelectorAll('h1,h2,h3,h4'))
   .map(e => e.textContent.toLowerCase());
 return {ids: ids, headings: heads};
+"""
+_JS_ANCHORS = """
+const ids = Array.from(document.querySelectorAll('[id]')).map(e => e.id);
+const links = Array.from(document.querySelectorAll('a[href^="#"]'))
+  .map(a => a.getAttribute('href').slice(1));
+const missing = links.filter(h => document.getElementById(decodeURIComponent(h)) === null);
+return {ids: ids, links: links.length, missing: missing};
+"""
+_JS_GRID = """
+const grid = document.getElementById('grid');
+if (grid === null) { return null; }
+const full = document.getElementById('verdicts');
+const link = c => { const a = c.querySelector('a'); return a ? a.getAttribute('href') : null; };
+const cell = c => ({text: c.textContent.trim(), cls: c.className, href: link(c)});
+return {
+  columns: Array.from(grid.tHead.rows[0].cells).map(c => c.textContent.trim()),
+  rows: Array.from(grid.tBodies[0].rows).map(r => Array.from(r.cells).map(cell)),
+  height: grid.getBoundingClientRect().height,
+  above: full === null || grid.getBoundingClientRect().top
+    < full.closest('details, table').getBoundingClientRect().top,
+};
 """
 _JS_PAGE_HEIGHT = (
     "return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight);"
@@ -142,6 +170,79 @@ def section_problems(found: dict[str, list[str]], modes: Sequence[str]) -> list[
     return problems
 
 
+VALID_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+GRID_CELL = re.compile(r"^([\u2713\u2717]) (\d+)/(\d+)$")
+NO_CHECK = "\u2014"
+
+
+def anchor_problems(found: dict[str, Any]) -> list[str]:
+    """Invalid or repeated ids, and in-page links to no element (``_JS_ANCHORS``)."""
+    ids = found["ids"]
+    problems = [f"invalid id {i!r}" for i in ids if not VALID_ID.match(i)]
+    problems += [
+        f"id {i!r} used {ids.count(i)} times" for i in sorted(set(ids)) if ids.count(i) > 1
+    ]
+    problems += [f"link #{href} resolves to no element" for href in found["missing"]]
+    if not found["links"]:
+        problems.append("the page has no in-page links")
+    return problems
+
+
+def _cell_problems(row: str, column: str, cell: dict[str, Any]) -> tuple[list[str], int, int]:
+    """Problems with one grid cell, and its (passed, total) (0, 0 for no check)."""
+    if cell["text"] == NO_CHECK:
+        return [], 0, 0
+    match = GRID_CELL.match(cell["text"])
+    if not match:
+        return [f"grid {row} / {column}: {cell['text']!r} is neither a count nor {NO_CHECK}"], 0, 0
+    mark, passed, total = match.group(1), int(match.group(2)), int(match.group(3))
+    problems = []
+    all_passed = passed == total
+    if not 0 < total or passed > total or (mark == "\u2713") != all_passed:
+        problems.append(f"grid {row} / {column}: {cell['text']!r} does not add up")
+    if ("pass" if all_passed else "FAIL") not in cell["cls"].split():
+        problems.append(f"grid {row} / {column}: class {cell['cls']!r} for {cell['text']!r}")
+    if not (cell["href"] or "").startswith("#"):
+        problems.append(f"grid {row} / {column}: no link to its rows")
+    return problems, passed, total
+
+
+def grid_problems(grid: dict[str, Any] | None, modes: Sequence[str]) -> list[str]:
+    """Problems with the summary grid (``_JS_GRID``): missing, hidden, below the full table,
+    a mode without its row, a cell that is not ``mark passed/total`` or ``\u2014``, or a
+    row whose property counts do not add up to its ``all`` column."""
+    if grid is None:
+        return ['no summary grid (<table id="grid">)']
+    problems = [] if grid["height"] > 0 else ["the summary grid is not shown"]
+    if not grid["above"]:
+        problems.append("the summary grid is not above the full verdict table")
+    columns = grid["columns"]
+    if len(columns) < 3 or columns[-1] != "all":
+        problems.append(f"grid columns {columns}: expected a name, properties, and 'all'")
+        return problems
+    names = [row[0]["text"] for row in grid["rows"]]
+    problems += [f"no grid row for mode {m!r}" for m in modes if m not in names]
+    for row in grid["rows"]:
+        name = row[0]["text"]
+        if len(row) != len(columns):
+            problems.append(f"grid row {name!r} has {len(row)} cells for {len(columns)} columns")
+            continue
+        if not (row[0]["href"] or "").startswith("#"):
+            problems.append(f"grid row {name!r} does not link to its section")
+        sums = [0, 0]
+        for column, cell in zip(columns[1:-1], row[1:-1], strict=True):
+            found, passed, total = _cell_problems(name, column, cell)
+            problems += found
+            sums = [sums[0] + passed, sums[1] + total]
+        found, passed, total = _cell_problems(name, "all", row[-1])
+        problems += found
+        if [passed, total] != sums:
+            problems.append(
+                f"grid row {name!r}: properties add up to {sums}, all says {passed, total}"
+            )
+    return problems
+
+
 def mode_names() -> list[str]:
     """The names of ``datarax_ops.modes.MODES``."""
     from datarax_ops.modes import MODES
@@ -177,6 +278,8 @@ def check_report(
         problems = [] if wait_until_loaded(driver) else ["page or images still loading after 30 s"]
         problems += image_problems(driver.execute_script(_JS_IMAGES))
         problems += section_problems(driver.execute_script(_JS_SECTION_TEXTS), modes)
+        problems += grid_problems(driver.execute_script(_JS_GRID), modes)
+        problems += anchor_problems(driver.execute_script(_JS_ANCHORS))
         problems += console_problems(driver.get_log("browser"))
         if screenshot is not None:
             full_page_screenshot(driver, screenshot, width)
@@ -221,7 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         return 1
-    print(f"{args.report}: renders (images loaded, no console errors, every mode section present)")
+    print(
+        f"{args.report}: renders (images loaded, no console errors, every mode section and "
+        "grid row present, grid counts add up, every id valid and every link resolves)"
+    )
     return 0
 
 
