@@ -308,7 +308,9 @@ def browser(session: nox.Session) -> None:
 
     Runs ``datarax-ops verify`` with small samples and seed 0 into a temporary
     directory, then ``tests/browser/check_report.py``: every <img> loaded,
-    no SEVERE console entries, a section for every mode.  Saves a full-page
+    no SEVERE console entries, a section for every mode, the summary grid above
+    the full table with a row per mode and counts that add up, every id valid
+    and unique, every in-page link resolving.  Saves a full-page
     screenshot to ``-- --screenshot PATH`` (default: next to the report) and prints
     its path.  Not in CI: needs Debian's ``chromium`` and ``chromium-driver``.
     """
