@@ -448,7 +448,7 @@ def summary_grid(runs: Sequence[ModeRun], anchors: Sequence[RunAnchors]) -> str:
     return (
         '<div class="grid"><table id="grid"><thead><tr><th scope="col">mode / setting</th>'
         f'{head}<th scope="col"><span>all</span></th></tr></thead>'
-        f'<tbody>{"".join(body)}</tbody></table></div>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
     )
 
 
