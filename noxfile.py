@@ -11,6 +11,8 @@ stats      the statistical checks again with 8x samples, fresh seeds, more examp
 power      the suite against deliberately wrong operators; prints the rejection table
 gpu        the suite on an accelerator backend; skips cleanly without one
 lint       ruff check + ruff format --check
+docs       the Sphinx site (MyST pages, API reference from the docstrings) into
+           docs/_build/html, warnings as errors; tests queues it
 typecheck  mypy on both packages
 verify     the main job: `datarax-ops verify`, every mode against scipy.stats and the NumPy
            reference on this machine's backend; verdict table + datarax-ops-report.html
@@ -143,13 +145,15 @@ def tests(session: nox.Session) -> None:
     """Fast default suite on the running Python: reference vs mathematics, datarax_ops vs
     reference, the API, datarax 0.1.4's messages and stage call.  CI runs this one.
 
-    Then queues ``slow`` (the tests marked slow: processes, whole commands) and
+    Then queues ``slow`` (the tests marked slow: processes, whole commands),
     ``datarax_latest`` (the datarax tests against datarax 0.1.17 on Python 3.12, skipped
-    with nox's notice where no Python 3.12 is found outside CI): nothing is left out of CI.
+    with nox's notice where no Python 3.12 is found outside CI) and ``docs`` (the site,
+    warnings as errors): nothing is left out of CI.
     """
     _fast_suite(session)
     session.notify("slow")
     session.notify("datarax_latest")
+    session.notify("docs")
 
 
 @nox.session
@@ -222,6 +226,20 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The Sphinx site: docs/*.md (MyST) and the API reference generated from the
+    docstrings, into docs/_build/html.  Every warning fails the build (``-W``);
+    ``--keep-going`` reports them all first, ``-E`` re-reads every page (an incremental
+    build would not repeat the warnings of unchanged pages).  The pages' code runs in
+    ``tests/test_docs.py``."""
+    _install(session, "docs")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-E", "-b", "html", "docs", "docs/_build/html",
+        *session.posargs,
+    )
 
 
 @nox.session
