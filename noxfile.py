@@ -237,7 +237,14 @@ def docs(session: nox.Session) -> None:
     ``tests/test_docs.py``."""
     _install(session, "docs")
     session.run(
-        "sphinx-build", "-W", "--keep-going", "-E", "-b", "html", "docs", "docs/_build/html",
+        "sphinx-build",
+        "-W",
+        "--keep-going",
+        "-E",
+        "-b",
+        "html",
+        "docs",
+        "docs/_build/html",
         *session.posargs,
     )
 

@@ -39,8 +39,7 @@ def fenced_blocks(path: pathlib.Path) -> list[tuple[str, int, str]]:
     """Every fenced block of a Markdown page: (language, line of its first code line, code)."""
     text = path.read_text()
     return [
-        (m.group(1), text.count("\n", 0, m.start(2)) + 1, m.group(2))
-        for m in FENCE.finditer(text)
+        (m.group(1), text.count("\n", 0, m.start(2)) + 1, m.group(2)) for m in FENCE.finditer(text)
     ]
 
 
