@@ -1,11 +1,12 @@
 """Sessions that CI and users run.  ``nox`` alone runs ``tests``.
 
 tests      the fast default suite (< 10 minutes on 2 cores) with datarax 0.1.4; CI runs
-           this one, which queues slow and datarax_latest
+           this one, which queues slow, datarax_latest and docs
 slow       the tests that start processes or run whole commands and pipelines (marked
            slow): two JAX processes, 8 host devices, grain workers, datarax 0.1.4's
            Pipeline, verify, report, demo, the examples, the offline accelerator command
-datarax_latest  the datarax pipeline tests and examples against datarax 0.1.17 (Python 3.12)
+datarax_latest  the datarax pipeline tests, examples and docs page against datarax 0.1.17
+           (Python 3.12)
 matrix     the same suite on Python 3.11, 3.12 and 3.13 (pyenv's interpreters)
 stats      the statistical checks again with 8x samples, fresh seeds, more examples
 power      the suite against deliberately wrong operators; prints the rejection table
@@ -166,12 +167,17 @@ def slow(session: nox.Session) -> None:
     session.run("pytest", *PARALLEL, "-m", "slow and not gpu", *session.posargs, env=TEST_ENV)
 
 
-DATARAX_TESTS = ["tests/test_datarax_pipeline.py", "tests/test_examples.py"]
+DATARAX_TESTS = [
+    "tests/test_datarax_pipeline.py",
+    "tests/test_examples.py",
+    "tests/test_docs.py::test_page_code_runs[datarax.md]",  # the docs' datarax Pipeline
+]
 
 
 @nox.session(python="3.12")
 def datarax_latest(session: nox.Session) -> None:
-    """The datarax pipeline tests and examples against datarax 0.1.17 (needs Python >= 3.12)."""
+    """The datarax pipeline tests, the examples and the docs' datarax page against datarax
+    0.1.17 (needs Python >= 3.12)."""
     _install(session, "test")
     session.install(f"datarax=={DATARAX_VERSION}")
     session.run("python", "-c", "import datarax; print('datarax', datarax.__version__)")
