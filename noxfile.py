@@ -1,16 +1,19 @@
 """Sessions that CI and users run.  ``nox`` alone runs ``tests``.
 
 tests      the fast default suite (< 10 minutes on 2 cores) with datarax 0.1.4; CI runs
-           this one, which queues slow and datarax_latest
+           this one, which queues slow, datarax_latest and docs
 slow       the tests that start processes or run whole commands and pipelines (marked
            slow): two JAX processes, 8 host devices, grain workers, datarax 0.1.4's
            Pipeline, verify, report, demo, the examples, the offline accelerator command
-datarax_latest  the datarax pipeline tests and examples against datarax 0.1.17 (Python 3.12)
+datarax_latest  the datarax pipeline tests, examples and docs page against datarax 0.1.17
+           (Python 3.12)
 matrix     the same suite on Python 3.11, 3.12 and 3.13 (pyenv's interpreters)
 stats      the statistical checks again with 8x samples, fresh seeds, more examples
 power      the suite against deliberately wrong operators; prints the rejection table
 gpu        the suite on an accelerator backend; skips cleanly without one
 lint       ruff check + ruff format --check
+docs       the Sphinx site (MyST pages, API reference from the docstrings) into
+           docs/_build/html, warnings as errors; tests queues it
 typecheck  mypy on both packages
 verify     the main job: `datarax-ops verify`, every mode against scipy.stats and the NumPy
            reference on this machine's backend; verdict table + datarax-ops-report.html
@@ -143,13 +146,15 @@ def tests(session: nox.Session) -> None:
     """Fast default suite on the running Python: reference vs mathematics, datarax_ops vs
     reference, the API, datarax 0.1.4's messages and stage call.  CI runs this one.
 
-    Then queues ``slow`` (the tests marked slow: processes, whole commands) and
+    Then queues ``slow`` (the tests marked slow: processes, whole commands),
     ``datarax_latest`` (the datarax tests against datarax 0.1.17 on Python 3.12, skipped
-    with nox's notice where no Python 3.12 is found outside CI): nothing is left out of CI.
+    with nox's notice where no Python 3.12 is found outside CI) and ``docs`` (the site,
+    warnings as errors): nothing is left out of CI.
     """
     _fast_suite(session)
     session.notify("slow")
     session.notify("datarax_latest")
+    session.notify("docs")
 
 
 @nox.session
@@ -162,12 +167,17 @@ def slow(session: nox.Session) -> None:
     session.run("pytest", *PARALLEL, "-m", "slow and not gpu", *session.posargs, env=TEST_ENV)
 
 
-DATARAX_TESTS = ["tests/test_datarax_pipeline.py", "tests/test_examples.py"]
+DATARAX_TESTS = [
+    "tests/test_datarax_pipeline.py",
+    "tests/test_examples.py",
+    "tests/test_docs.py::test_page_code_runs[datarax.md]",  # the docs' datarax Pipeline
+]
 
 
 @nox.session(python="3.12")
 def datarax_latest(session: nox.Session) -> None:
-    """The datarax pipeline tests and examples against datarax 0.1.17 (needs Python >= 3.12)."""
+    """The datarax pipeline tests, the examples and the docs' datarax page against datarax
+    0.1.17 (needs Python >= 3.12)."""
     _install(session, "test")
     session.install(f"datarax=={DATARAX_VERSION}")
     session.run("python", "-c", "import datarax; print('datarax', datarax.__version__)")
@@ -222,6 +232,27 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The Sphinx site: docs/*.md (MyST) and the API reference generated from the
+    docstrings, into docs/_build/html.  Every warning fails the build (``-W``);
+    ``--keep-going`` reports them all first, ``-E`` re-reads every page (an incremental
+    build would not repeat the warnings of unchanged pages).  The pages' code runs in
+    ``tests/test_docs.py``."""
+    _install(session, "docs")
+    session.run(
+        "sphinx-build",
+        "-W",
+        "--keep-going",
+        "-E",
+        "-b",
+        "html",
+        "docs",
+        "docs/_build/html",
+        *session.posargs,
+    )
 
 
 @nox.session
