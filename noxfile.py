@@ -43,6 +43,11 @@ import nox
 nox.options.sessions = ["tests"]
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
+# Where CI is set, a session whose Python is missing fails instead of being skipped
+# (nox's own default since 2022.8.7, stated here whatever nox runs).  `.ci/run` passes
+# --error-on-missing-interpreters too: CI fails even where CI is not set.
+if "CI" in os.environ:
+    nox.options.error_on_missing_interpreters = True
 
 DATARAX_VERSION = "0.1.17"  # the datarax release datarax_ops is a drop-in for
 # The seed pages' datarax, tested in the default session on any Python it supports (3.11+).
@@ -60,6 +65,9 @@ DATARAX_SEED_REQUIREMENTS = [
     "pyyaml>=6",
     "tomli-w>=1",
 ]
+# Tells the datarax tests which datarax the session installed; they fail on another one
+# (tests/datarax_version.py).
+EXPECT_DATARAX_ENV = "DATARAX_OPS_EXPECT_DATARAX"
 ALBUMENTATIONS_VERSION = "2.0.8"  # the per-record side-by-side of the bench's records workload
 
 
@@ -131,7 +139,9 @@ def _fast_suite(session: nox.Session) -> None:
         "jax {jax.__version__}, jaxlib {jaxlib.__version__}, flax {flax.__version__}, "
         "numpy {numpy.__version__}, datarax {datarax.__version__}')",
     )
-    session.run("pytest", *PARALLEL, "-m", "not gpu and not slow", *session.posargs, env=TEST_ENV)
+    session.run(
+        "pytest", *PARALLEL, "-m", "not gpu and not slow", *session.posargs, env=SEED_DATARAX_ENV
+    )
 
 
 # pytest-xdist: one worker per core (at most 4), whole files per worker (module fixtures
@@ -139,6 +149,7 @@ def _fast_suite(session: nox.Session) -> None:
 # collect the same test ids.
 PARALLEL = ["-q", "-n", "auto", "--maxprocesses", "4", "--dist", "loadfile"]
 TEST_ENV = {"JAX_PLATFORMS": "cpu", "PYTHONHASHSEED": "0"}
+SEED_DATARAX_ENV = {**TEST_ENV, EXPECT_DATARAX_ENV: DATARAX_SEED_VERSION}
 
 
 @nox.session
@@ -147,9 +158,9 @@ def tests(session: nox.Session) -> None:
     reference, the API, datarax 0.1.4's messages and stage call.  CI runs this one.
 
     Then queues ``slow`` (the tests marked slow: processes, whole commands),
-    ``datarax_latest`` (the datarax tests against datarax 0.1.17 on Python 3.12, skipped
-    with nox's notice where no Python 3.12 is found outside CI) and ``docs`` (the site,
-    warnings as errors): nothing is left out of CI.
+    ``datarax_latest`` (the datarax tests against datarax 0.1.17 on Python 3.12; where no
+    Python 3.12 is found it is skipped with nox's notice, except in CI, where it fails) and
+    ``docs`` (the site, warnings as errors): nothing is left out of CI.
     """
     _fast_suite(session)
     session.notify("slow")
@@ -164,7 +175,10 @@ def slow(session: nox.Session) -> None:
     and the demo, the examples, the offline accelerator command on the CPU."""
     _install(session, "test", "verify")
     _install_seed_datarax(session)
-    session.run("pytest", *PARALLEL, "-m", "slow and not gpu", *session.posargs, env=TEST_ENV)
+    session.install("nox")  # tests/test_ci.py runs nox with .ci/run's options
+    session.run(
+        "pytest", *PARALLEL, "-m", "slow and not gpu", *session.posargs, env=SEED_DATARAX_ENV
+    )
 
 
 DATARAX_TESTS = [
@@ -181,7 +195,8 @@ def datarax_latest(session: nox.Session) -> None:
     _install(session, "test")
     session.install(f"datarax=={DATARAX_VERSION}")
     session.run("python", "-c", "import datarax; print('datarax', datarax.__version__)")
-    session.run("pytest", *PARALLEL, *DATARAX_TESTS, *session.posargs, env=TEST_ENV)
+    env = {**TEST_ENV, EXPECT_DATARAX_ENV: DATARAX_VERSION}
+    session.run("pytest", *PARALLEL, *DATARAX_TESTS, *session.posargs, env=env)
 
 
 @nox.session(python=PYTHONS)

@@ -31,6 +31,7 @@ from flax import nnx
 
 import datarax_ops as dx
 from datarax_ops.errors import ParamsKeyError, RngStreamError
+from tests.datarax_version import check_datarax_version
 
 NAN, INF = math.nan, math.inf
 
@@ -338,6 +339,11 @@ def _datarax() -> tuple[tuple, tuple]:
     )
 
     return (NoiseOperator, DropoutOperator), (NoiseOperatorConfig, DropoutOperatorConfig)
+
+
+def test_the_pins_run_against_the_datarax_the_session_installed():
+    """The pins are datarax 0.1.4's texts: the session names the datarax it installed."""
+    check_datarax_version(pytest.importorskip("datarax"))
 
 
 @pytest.mark.parametrize("row", CONFIG_MESSAGES, ids=_row_id)

@@ -21,6 +21,7 @@ import pytest
 from flax import nnx
 
 import datarax_ops as dx
+from tests.datarax_version import check_datarax_version
 from tests.factory import make_operator, mode_config, training_config
 
 # Runs whole commands or pipelines: `nox -s slow` (CI runs it after `tests`).
@@ -90,6 +91,11 @@ def mode(request) -> str:
 @pytest.fixture(scope="module")
 def expected(mode) -> np.ndarray:
     return _expected(mode)
+
+
+def test_runs_against_the_datarax_the_session_installed():
+    """0.1.4 in ``nox -s slow``, 0.1.17 in ``nox -s datarax_latest``."""
+    check_datarax_version(datarax)
 
 
 # --------------------------------------------------------------------------- #

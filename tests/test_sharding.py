@@ -7,10 +7,14 @@ Runs ``examples/sharded.py`` in a fresh Python with
 ``jax.jit`` with the batch ``NamedSharding(mesh, P("data"))`` over 8 devices, twice
 (the second call uses the advanced record counter), and asserts the output equals
 ``op(batch)`` on one device bit for bit, keeps the batch's sharding, and advances
-the record counter the same way.
+the record counter the same way.  The same with issue 17's training settings on
+(strength ranges, ``per_channel=False``, ``apply_prob``): the per-record draws and
+decisions are made on the device holding the record, and must not depend on it.
 """
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -30,3 +34,55 @@ def test_sharded_over_8_host_devices_matches_one_device_for_every_mode():
     )
     for mode in dx.MODES:
         assert f"{mode.name}: bit-identical on 8 devices and on one" in stdout, stdout
+
+
+# examples/sharded.py's step (run_path without __main__: its definitions only) with
+# every mode's training settings; the operator built by tests.factory (variants apply).
+TRAINING_SCRIPT = """
+import runpy
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+import datarax_ops as dx
+from tests.factory import make_operator, run_batch, training_config
+
+example = runpy.run_path("examples/sharded.py")
+mesh = Mesh(np.array(jax.devices()), ("data",))
+images = np.random.default_rng(0).random((16, 8, 8, 3), np.float32)
+sharded_images = jax.device_put(images, NamedSharding(mesh, P("data")))
+for mode in dx.MODES:
+    config = training_config(mode.name)
+    one_device = make_operator(config, seed=3)
+    expected = [run_batch(one_device, images) for _ in range(2)]
+    operator = make_operator(config, seed=3)
+    step = example["sharded_step"](operator, mesh)
+    state = nnx.state(operator)
+    for call in range(2):
+        output, state = step(state, sharded_images)
+        assert output.sharding.is_equivalent_to(sharded_images.sharding, output.ndim)
+        np.testing.assert_array_equal(np.asarray(output), expected[call])
+    nnx.update(operator, state)
+    np.testing.assert_array_equal(
+        operator.get_state()["_record_counter"], one_device.get_state()["_record_counter"]
+    )
+    passed = sum(np.array_equal(o, i) for out in expected for o, i in zip(out, images))
+    print(f"{mode.name}+training: bit-identical on {len(jax.devices())} devices and on one, "
+          f"{passed} of 32 records passed through")
+"""
+
+
+def test_training_settings_sharded_over_8_host_devices_match_one_device():
+    """Strength ranges, ``per_channel=False`` and ``apply_prob=0.7`` under a batch sharded
+    over 8 devices: bit for bit the one-device output, two calls, for every mode; both
+    decisions of ``apply_prob`` occur (some of the 32 records pass through, not all)."""
+    stdout = run_python(TRAINING_SCRIPT, XLA_FLAGS=EIGHT_DEVICES)
+    for mode in dx.MODES:
+        found = re.search(
+            rf"^{mode.name}\+training: bit-identical on 8 devices and on one, "
+            r"(\d+) of 32 records passed through$",
+            stdout,
+            re.MULTILINE,
+        )
+        assert found, stdout
+        assert 0 < int(found.group(1)) < 32, found.group(0)

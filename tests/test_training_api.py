@@ -185,6 +185,8 @@ def test_grain_transform_is_the_reference_of_its_record_key(mode):
 
 @pytest.mark.parametrize("mode", MODE_NAMES)
 def test_stochastic_false_gives_one_fixed_pattern_with_the_settings_on(mode):
+    """Every record gets the same pattern whatever the seed: the reference's fixed
+    pattern (``reference.stream_params`` without a base key), which changes the image."""
     config = training_config(mode, stochastic=False, apply_prob=1.0)
     same = np.repeat(IMAGES[:1], 4, axis=0)
     first = run_batch(make_operator(config), same)
@@ -192,6 +194,9 @@ def test_stochastic_false_gives_one_fixed_pattern_with_the_settings_on(mode):
     np.testing.assert_array_equal(first, again)
     for record in first[1:]:
         np.testing.assert_array_equal(record, first[0])
+    fixed = reference.stream_params(config, None, np.arange(4), same.shape[1:])
+    assert_reproduced(config, same, fixed, first)
+    assert np.any(first[0] != same[0]), f"{mode}: the fixed pattern left the image as it was"
 
 
 def test_apply_params_lacking_a_per_record_value_are_a_named_error():

@@ -684,3 +684,43 @@ def variant_class(name: str, config: Any) -> type:
     if name not in _BUILT:
         _BUILT[name] = variant.build()
     return _BUILT[name]
+
+
+# --------------------------------------------------------------------------- #
+# Integer gaussian outputs (issue 22): no noise, ties rounded half up          #
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class IntegerNoiseDropped(noise_modes.GaussianKernel):
+    """Integer outputs get no noise (clip and cast only); float outputs are right.
+    At std 0.3 counts every output is within 1 of the spec's."""
+
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        if not jnp.issubdtype(image.dtype, jnp.integer):
+            return super().apply(image, params)
+        return from_working(clip(to_working(image), self.clip_range), image.dtype)
+
+
+@dataclass(frozen=True)
+class IntegersRoundHalfUp(noise_modes.GaussianKernel):
+    """Integer outputs rounded half up (``floor(x + 0.5)``), not half to even."""
+
+    def apply(self, image: Array, params: dict[str, Array]) -> Array:
+        if not jnp.issubdtype(image.dtype, jnp.integer):
+            return super().apply(image, params)
+        as_float = super().apply(image.astype(jnp.float32), params)
+        info = jnp.iinfo(image.dtype)
+        return jnp.clip(jnp.floor(as_float + 0.5), info.min, info.max).astype(image.dtype)
+
+
+VARIANTS["gaussian_integers_noise_dropped"] = Variant(
+    "integer gaussian outputs without the noise (within 1 of the spec at std 0.3)",
+    NOISE,
+    ("gaussian",),
+    lambda: _with_kernels(NOISE, IntegerNoiseDropped),
+)
+VARIANTS["integers_round_half_up"] = Variant(
+    "integer gaussian outputs rounded half up, not half to even",
+    NOISE,
+    ("gaussian",),
+    lambda: _with_kernels(NOISE, IntegersRoundHalfUp),
+)
