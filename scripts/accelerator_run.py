@@ -23,9 +23,9 @@ project is installed.  From the checkout's root it:
    processes or run whole commands, this script among them) on the accelerator
    backend, with the time that is left (it is the longest step, so it goes last).
 
-Each step is a process of its own with a time limit, all inside ``--time-limit``
-(default 450 s).  A step still running at its limit gets SIGINT (pytest then
-stops, still writing its JUnit file and summary) and SIGKILL ``GRACE_S`` later.
+Each step is a process of its own with a time limit (``STEP_LIMITS_S``), all inside
+``--time-limit`` (default 450 s).  A step still running at its limit gets SIGINT (pytest
+then stops, still writing its JUnit file and summary) and SIGKILL ``GRACE_S`` later.
 
 Everything lands in ``--out``, a flat folder of ``len(OUTPUT_FILES)`` files:
 ``summary.json`` (device, versions, each step's exit status and seconds, test
@@ -79,8 +79,18 @@ GRACE_S = 30.0  # between SIGINT and SIGKILL at a step's time limit
 RESERVE_S = 10.0  # of the overall limit, kept for writing the summary
 MIN_STEP_S = 15.0  # a step given less than this is not started
 SUITE_MARKS = "not gpu and not slow"  # the suite step's pytest -m
-# The steps ``complete`` requires, in the order they run ("install" unless --no-install).
+# The steps ``complete`` requires, in the order they run ("install" unless --no-install),
+# and each one's time limit in seconds (the suite: whatever is left).  Limits for 2 busy
+# CPU cores (nox -s device_packages); an accelerator needs a fraction of each.
 STEP_NAMES = ("install", "probe", "collect", "gpu-tests", "verify", "bench", "suite")
+STEP_LIMITS_S = {
+    "install": 120.0,
+    "probe": 120.0,
+    "collect": 180.0,
+    "gpu-tests": 180.0,
+    "verify": 300.0,
+    "bench": 240.0,
+}
 PROBE = """
 import importlib.metadata, json, platform
 import jax
@@ -344,7 +354,7 @@ def complete(summary: dict[str, Any]) -> list[str]:
         for row in summary["bench"]
         if "error" in row
     ]
-    return unmet
+    return sorted(unmet, key=lambda line: STEP_NAMES.index(line.partition(":")[0]))
 
 
 def command_output(argv: list[str]) -> str | None:
@@ -496,24 +506,25 @@ def run_checks(
     """Steps 1-5 (collection, gpu tests, verify, bench, fast suite); fills ``summary``."""
     out = steps.out
     collect = [python, "-m", "pytest", "-qq", "-rs", "-p", "no:cacheprovider", "--collect-only"]
-    summary["collected"] = collect_counts(steps.run("collect", collect, 120))
+    summary["collected"] = collect_counts(steps.run("collect", collect, STEP_LIMITS_S["collect"]))
 
     pytest = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     gpu_tests = [*pytest, "-m", "gpu", f"--junitxml={out / 'junit-gpu.xml'}"]
-    steps.run("gpu-tests", [*gpu_tests, *shlex.split(args.gpu_args)], 120)
+    gpu_tests += shlex.split(args.gpu_args)
+    steps.run("gpu-tests", gpu_tests, STEP_LIMITS_S["gpu-tests"])
     summary["gpu_tests"] = junit_counts(out / "junit-gpu.xml")
 
     verify = [python, "-m", "datarax_ops", "verify", "--seed", str(args.seed)]
     verify += ["--out", str(out / "verify-report.html")]
     verify += shlex.split(args.verify_args)
-    summary["verify"] = verify_verdict(steps.run("verify", verify, 150))
+    summary["verify"] = verify_verdict(steps.run("verify", verify, STEP_LIMITS_S["verify"]))
 
     with tempfile.TemporaryDirectory() as bench_dir:
         bench = [python, "-m", "datarax_ops.bench", "--modes", args.bench_modes]
         bench += ["--dtypes", "float32", "--shapes", args.bench_shapes]
         bench += ["--rounds", str(args.bench_rounds), "--case-budget", "10", "--ref-rounds", "0"]
         bench += ["--records", "0", "--no-training"]  # only the op / copy goal is timed here
-        steps.run("bench", [*bench, "--out", bench_dir], 180)
+        steps.run("bench", [*bench, "--out", bench_dir], STEP_LIMITS_S["bench"])
         for suffix in ("json", "md"):
             for found in pathlib.Path(bench_dir).glob(f"*.{suffix}"):
                 shutil.copyfile(found, out / f"bench.{suffix}")
@@ -553,8 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         "steps": steps.records,
     }
     if not args.no_install:
-        steps.run("install", [python, *INSTALL], 120)
-    probe_output = steps.run("probe", [python, "-c", PROBE], 120)
+        steps.run("install", [python, *INSTALL], STEP_LIMITS_S["install"])
+    probe_output = steps.run("probe", [python, "-c", PROBE], STEP_LIMITS_S["probe"])
     found = re.search(r"^PROBE (.*)$", probe_output, re.MULTILINE)
     summary["probe"] = json.loads(found.group(1)) if found else None
     backend = (summary["probe"] or {}).get("backend")

@@ -319,6 +319,14 @@ def set_path(path: str, value: Any):
     return change
 
 
+def verify_and_bench_cut_short(summary: dict[str, Any]) -> None:
+    """What a run on busy cores gave: verify and bench interrupted, so no results."""
+    for name in ("verify", "bench"):
+        summary["steps"][name] = step_record(-2, timed_out=True, note=f"{name} cut")
+    summary["verify"] = run_script.verify_verdict("")
+    summary["bench"] = []
+
+
 INCOMPLETE = {
     "collection error": (
         collection_error,
@@ -367,6 +375,10 @@ INCOMPLETE = {
     "the suite cut at its limit": (
         suite_cut_short,
         ["suite: interrupted at its time limit (300 s)"],
+    ),
+    "verify and bench cut short (in step order)": (
+        verify_and_bench_cut_short,
+        ["verify: verify cut", "verify: no verdict", "bench: bench cut", "bench: no results"],
     ),
     "every gpu test skipped on an accelerator": (
         set_path("accelerator", True),
