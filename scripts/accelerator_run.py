@@ -88,7 +88,7 @@ STEP_LIMITS_S = {
     "probe": 120.0,
     "collect": 180.0,
     "gpu-tests": 180.0,
-    "verify": 300.0,
+    "verify": 420.0,
     "bench": 240.0,
 }
 PROBE = """
