@@ -211,7 +211,7 @@ DEVICE_RUN_OPTIONS = [
     "--cpu-ok",
     "--partial-suite-ok",
     "--time-limit",
-    "660",
+    "600",
     "--verify-args",
     "--samples 20000 --no-gallery",
     "--bench-modes",
@@ -270,7 +270,7 @@ def device_packages(session: nox.Session) -> None:
     python = os.path.join(session.bin, "python")
     script = [python, "scripts/accelerator_run.py", "--out", out]
     # timeout: a guard over the script's own --time-limit (its steps' limits are inside it)
-    guard = ["timeout", "--kill-after", "30", "780"]
+    guard = ["timeout", "--kill-after", "30", "720"]
     command = [*guard, *offline, *script, *DEVICE_RUN_OPTIONS, *session.posargs]
     session.run(*command, env=env, external=True)
     session.log(f"results: {out}")
