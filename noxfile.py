@@ -1,12 +1,20 @@
 """Sessions that CI and users run.  ``nox`` alone runs ``tests``.
 
 tests      the fast default suite (< 10 minutes on 2 cores) with datarax 0.1.4; CI runs
-           this one, which queues slow, datarax_latest and docs
+           this one, which queues slow, datarax_latest, docs and device_packages
 slow       the tests that start processes or run whole commands and pipelines (marked
            slow): two JAX processes, 8 host devices, grain workers, datarax 0.1.4's
-           Pipeline, verify, report, demo, the examples, the offline accelerator command
+           Pipeline, verify, report, demo, the examples, the offline accelerator command,
+           the suite collected with the optional packages unimportable
 datarax_latest  the datarax pipeline tests, examples and docs page against datarax 0.1.17
            (Python 3.12)
+device_packages  scripts/accelerator_run.py as the GPU machine runs it, on the CPU: a
+           Python 3.12 venv of exactly that machine's packages (jax/jaxlib 0.11.2, flax,
+           scipy, hypothesis, pytest, matplotlib, rich, Pillow, orbax-checkpoint,
+           setuptools; no grain, datarax, pytest-xdist or nox), the network off, a time
+           limit; fails unless every step ran and passed (install, probe, the whole
+           suite collected with 0 errors, gpu tests, verify PASSED, bench, the fast suite
+           with 0 failures: cut at its time limit on 2 cores).  ~12 minutes
 matrix     the same suite on Python 3.11, 3.12 and 3.13 (pyenv's interpreters)
 stats      the statistical checks again with 8x samples, fresh seeds, more examples
 power      the suite against deliberately wrong operators; prints the rejection table
@@ -37,6 +45,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import subprocess
 
 import nox
 
@@ -158,14 +167,17 @@ def tests(session: nox.Session) -> None:
     reference, the API, datarax 0.1.4's messages and stage call.  CI runs this one.
 
     Then queues ``slow`` (the tests marked slow: processes, whole commands),
-    ``datarax_latest`` (the datarax tests against datarax 0.1.17 on Python 3.12; where no
-    Python 3.12 is found it is skipped with nox's notice, except in CI, where it fails) and
-    ``docs`` (the site, warnings as errors): nothing is left out of CI.
+    ``datarax_latest`` (the datarax tests against datarax 0.1.17 on Python 3.12),
+    ``docs`` (the site, warnings as errors) and ``device_packages`` (the accelerator
+    command on the GPU machine's packages, Python 3.12). Where no Python 3.12 is found
+    the 3.12 sessions are skipped with nox's notice, except in CI, where they fail:
+    nothing is left out of CI.
     """
     _fast_suite(session)
     session.notify("slow")
     session.notify("datarax_latest")
     session.notify("docs")
+    session.notify("device_packages")
 
 
 @nox.session
@@ -197,6 +209,96 @@ def datarax_latest(session: nox.Session) -> None:
     session.run("python", "-c", "import datarax; print('datarax', datarax.__version__)")
     env = {**TEST_ENV, EXPECT_DATARAX_ENV: DATARAX_VERSION}
     session.run("pytest", *PARALLEL, *DATARAX_TESTS, *session.posargs, env=env)
+
+
+# The GPU machine's Python 3.12 packages (issue 21), its CUDA jaxlib a CPU one here; jax
+# 0.11.x is on the index for Python 3.12 only.  Nothing else: the accelerator command
+# installs the project itself, offline, with --no-deps.
+DEVICE_PACKAGES = [
+    "jax==0.11.2",
+    "jaxlib==0.11.2",
+    "flax",
+    "scipy",
+    "hypothesis",
+    "pytest",
+    "matplotlib",
+    "rich",
+    "Pillow",
+    "orbax-checkpoint",
+    "setuptools",
+]
+DEVICE_ABSENT = ("grain", "datarax", "xdist", "nox")  # import names
+# 2 CPU cores: verify of every mode at 20,000 samples without the gallery, a small bench
+# (poisson at lam_scale 30 only: its programs compile slowest), and the fast suite with the
+# time that is left (``--partial-suite-ok``: cut at its limit, the tests that ran must pass;
+# the collect step has collected every module).
+DEVICE_RUN_OPTIONS = [
+    "--cpu-ok",
+    "--partial-suite-ok",
+    "--time-limit",
+    "600",
+    "--verify-args",
+    "--samples 20000 --no-gallery",
+    "--bench-modes",
+    "gaussian,salt_pepper,pixel,channel,poisson30",
+    "--bench-shapes",
+    "4x32x32x3",
+    "--bench-rounds",
+    "5",
+]
+
+
+def _network_off() -> list[str]:
+    """The command prefix that runs a command with no network: ``unshare -rn`` (a new,
+    empty network namespace), or nothing where unshare cannot (the caller then blocks pip
+    by its environment)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return []
+    probe = subprocess.run([unshare, "-rn", "true"], capture_output=True, check=False)
+    return [unshare, "-rn"] if probe.returncode == 0 else []
+
+
+@nox.session(python="3.12")
+def device_packages(session: nox.Session) -> None:
+    """``scripts/accelerator_run.py --cpu-ok`` as the GPU machine runs it: a venv of exactly
+    its packages (``DEVICE_PACKAGES``; no grain, datarax, pytest-xdist or nox), no network,
+    a time limit.  Fails unless every step ran and passed (the script's ``complete``):
+    install, probe, the whole suite collected with 0 errors, the gpu tests, verify PASSED,
+    the bench, and the fast suite with 0 failures (cut at its time limit on 2 cores).
+
+    The project is not installed by nox: the script installs it (``pip install --no-deps
+    --no-build-isolation --no-index -e .``).  The results land in the session's temporary
+    folder (printed); ``-- OPTIONS`` go to the script.
+    """
+    session.install(*DEVICE_PACKAGES)
+    session.run("python", "-m", "pip", "uninstall", "--yes", "--quiet", "datarax-ops")
+    absent = ", ".join(repr(name) for name in DEVICE_ABSENT)
+    session.run(
+        "python",
+        "-c",
+        "import importlib.util as u, sys, jax, jaxlib; "
+        f"present = [n for n in ({absent}) if u.find_spec(n)]; "
+        "assert not present, f'not on the GPU machine, yet installed: {present}'; "
+        "print(f'python {sys.version.split()[0]}: jax {jax.__version__}, "
+        "jaxlib {jaxlib.__version__}; absent: " + ", ".join(DEVICE_ABSENT) + "')",
+    )
+    out = os.path.join(session.create_tmp(), "accelerator-results")
+    env = {"JAX_PLATFORMS": "cpu"}
+    offline = _network_off()
+    if not offline:
+        # No network namespace: pip is kept off the index and every proxy leads nowhere.
+        session.warn("unshare -rn is not available: the network is blocked for pip only")
+        dead_end = "http://127.0.0.1:9"
+        env |= {"PIP_NO_INDEX": "1", "HTTP_PROXY": dead_end, "HTTPS_PROXY": dead_end}
+        env |= {"http_proxy": dead_end, "https_proxy": dead_end, "NO_PROXY": ""}
+    python = os.path.join(session.bin, "python")
+    script = [python, "scripts/accelerator_run.py", "--out", out]
+    # timeout: a guard over the script's own --time-limit (its steps' limits are inside it)
+    guard = ["timeout", "--kill-after", "30", "720"]
+    command = [*guard, *offline, *script, *DEVICE_RUN_OPTIONS, *session.posargs]
+    session.run(*command, env=env, external=True)
+    session.log(f"results: {out}")
 
 
 @nox.session(python=PYTHONS)

@@ -10,18 +10,22 @@ project is installed.  From the checkout's root it:
    ``pip install --no-deps --no-build-isolation --no-index -e .`` (``--no-install``
    skips it), and probes JAX: backend, devices, versions, and ``nvidia-smi``'s
    GPU and driver.  On a CPU-only JAX it stops there (exit 2) unless ``--cpu-ok``;
-1. runs the ``gpu``-marked tests (``pytest -m gpu``: CPU vs accelerator);
-2. runs ``datarax-ops verify`` on the accelerator (``python -m datarax_ops verify``);
-3. runs the bench (``python -m datarax_ops.bench``, NumPy reference untimed): every
+1. collects the whole suite, every marker (``pytest --collect-only``): every test
+   module must import on this machine's packages, 0 collection errors.  A module
+   that needs an absent optional package (grain, datarax, ...) skips, naming it;
+2. runs the ``gpu``-marked tests (``pytest -m gpu``: CPU vs accelerator);
+3. runs ``datarax-ops verify`` on the accelerator (``python -m datarax_ops verify``);
+4. runs the bench (``python -m datarax_ops.bench``, NumPy reference untimed): every
    mode on float32 batches, each as op / copy against a jitted device copy of the
    same batch, and checks the speed goal (at most ``SPEED_GOAL`` times the copy,
    poisson at most ``POISSON_SPEED_GOAL``; reported, not part of the exit status);
-4. runs the fast suite (``pytest -m "not gpu"``) on the accelerator backend, with
-   the time that is left (it is the longest step, so it goes last).
+5. runs the fast suite (``pytest -m "not gpu and not slow"``; the slow tests start
+   processes or run whole commands, this script among them) on the accelerator
+   backend, with the time that is left (it is the longest step, so it goes last).
 
-Each step is a process of its own with a time limit, all inside ``--time-limit``
-(default 450 s).  A step still running at its limit gets SIGINT (pytest then
-stops, still writing its JUnit file and summary) and SIGKILL ``GRACE_S`` later.
+Each step is a process of its own with a time limit (``STEP_LIMITS_S``), all inside
+``--time-limit`` (default 450 s).  A step still running at its limit gets SIGINT (pytest
+then stops, still writing its JUnit file and summary) and SIGKILL ``GRACE_S`` later.
 
 Everything lands in ``--out``, a flat folder of ``len(OUTPUT_FILES)`` files:
 ``summary.json`` (device, versions, each step's exit status and seconds, test
@@ -30,8 +34,13 @@ same as Markdown, for the README), ``run.log`` (every step's command and output)
 ``junit-gpu.xml`` and ``junit-suite.xml`` (pytest), ``verify-report.html``,
 ``bench.json`` and ``bench.md`` (the bench's own files).
 
-Exit status: 0 when every step ran to completion and passed, 1 otherwise, 2 when
-JAX has no accelerator (without ``--cpu-ok``).
+Exit status: 0 when the run is complete (``complete``: every step ran and exited 0,
+collection and the tests without errors or failures, verify PASSED, every bench
+case measured), 1 otherwise, naming each unmet condition; 2 when JAX has no
+accelerator (without ``--cpu-ok``).  ``--partial-suite-ok`` accepts a suite step
+cut at its time limit when the tests that ran had no failure or error (the collect
+step has proven that every module collects); ``nox -s device_packages`` runs the
+script so on 2 CPU cores, offline, in a venv of the GPU machine's packages.
 """
 
 from __future__ import annotations
@@ -69,6 +78,19 @@ POISSON_SPEED_GOAL = 10.0
 GRACE_S = 30.0  # between SIGINT and SIGKILL at a step's time limit
 RESERVE_S = 10.0  # of the overall limit, kept for writing the summary
 MIN_STEP_S = 15.0  # a step given less than this is not started
+SUITE_MARKS = "not gpu and not slow"  # the suite step's pytest -m
+# The steps ``complete`` requires, in the order they run ("install" unless --no-install),
+# and each one's time limit in seconds (the suite: whatever is left).  Limits for 2 busy
+# CPU cores (nox -s device_packages); an accelerator needs a fraction of each.
+STEP_NAMES = ("install", "probe", "collect", "gpu-tests", "verify", "bench", "suite")
+STEP_LIMITS_S = {
+    "install": 120.0,
+    "probe": 120.0,
+    "collect": 180.0,
+    "gpu-tests": 180.0,
+    "verify": 420.0,
+    "bench": 240.0,
+}
 PROBE = """
 import importlib.metadata, json, platform
 import jax
@@ -200,6 +222,26 @@ def junit_counts(path: pathlib.Path) -> dict[str, int] | None:
     return counts
 
 
+def collect_counts(output: str) -> dict[str, Any] | None:
+    """What ``pytest --collect-only -qq -rs`` printed: ``{"tests", "modules", "errors",
+    "error_modules", "skipped_modules"}`` (``modules``: ``{path: tests}``;
+    ``skipped_modules``: ``"path: reason"`` of every module skipped at collection), or
+    None when it printed neither a count nor an error."""
+    per_file = re.findall(r"^(\S+\.py): (\d+)$", output, re.MULTILINE)
+    error_modules = re.findall(r"^ERROR (\S+)", output, re.MULTILINE)
+    interrupted = re.search(r"Interrupted: (\d+) errors? during collection", output)
+    if not per_file and not error_modules and not interrupted:
+        return None
+    skipped = re.findall(r"^SKIPPED \[\d+\] (\S+?):\d+: (.*)$", output, re.MULTILINE)
+    return {
+        "tests": sum(int(count) for _, count in per_file),
+        "modules": {path: int(count) for path, count in per_file},
+        "errors": max(len(error_modules), int(interrupted.group(1)) if interrupted else 0),
+        "error_modules": error_modules,
+        "skipped_modules": [f"{path}: {reason}" for path, reason in skipped],
+    }
+
+
 def verify_verdict(output: str) -> dict[str, Any]:
     """Verify's verdict from its printed output: ``{"verdict", "checks", "failed", "seed"}``."""
     seed = re.search(r"^seed (\d+)", output, re.MULTILINE)
@@ -248,6 +290,73 @@ def bench_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _step_unmet(name: str, record: dict[str, Any] | None, partial_ok: bool) -> list[str]:
+    """Why step ``name`` did not run to completion with exit 0 (``partial_ok``: a step cut
+    at its time limit counts as run)."""
+    if record is None or record["returncode"] is None:
+        return [f"{name}: not run ({record['note'] if record else 'not started'})"]
+    if record["timed_out"]:
+        return [] if partial_ok else [f"{name}: {record['note']}"]
+    if record["returncode"] != 0:
+        return [f"{name}: exit {record['returncode']}"]
+    return []
+
+
+def _tests_unmet(name: str, counts: dict[str, int] | None) -> list[str]:
+    """Why the JUnit counts of step ``name`` are not a clean run of at least one test."""
+    if counts is None:
+        return [f"{name}: no JUnit file"]
+    unmet = [f"{name}: {counts[key]} {key}" for key in ("failed", "errors") if counts[key]]
+    if counts["tests"] == 0:
+        unmet.append(f"{name}: no test collected")
+    return unmet
+
+
+def complete(summary: dict[str, Any]) -> list[str]:
+    """The conditions of a complete run that ``summary`` (summary.json's content) does not
+    meet, each a short line naming the step; empty when the run is complete.
+
+    Complete: every step of ``STEP_NAMES`` ran and exited 0 ("install" unless
+    ``--no-install``); the collection of the whole suite found tests and no errors; the
+    gpu tests and the suite found tests, with no failure or error (on an accelerator at
+    least one gpu test passed); verify PASSED; the bench measured every case.  With
+    ``--partial-suite-ok`` the suite step may have been cut at its time limit.
+    """
+    options = summary.get("options", {})
+    steps = summary["steps"]
+    unmet: list[str] = []
+    for name in STEP_NAMES:
+        if name == "install" and options.get("no_install"):
+            continue
+        partial_ok = name == "suite" and bool(options.get("partial_suite_ok"))
+        unmet += _step_unmet(name, steps.get(name), partial_ok)
+    collected = summary.get("collected")
+    if collected is None:
+        unmet.append("collect: no count of collected tests")
+    else:
+        if collected["errors"]:
+            modules = ", ".join(collected["error_modules"]) or "see run.log"
+            unmet.append(f"collect: {collected['errors']} errors during collection ({modules})")
+        if collected["tests"] == 0:
+            unmet.append("collect: no test collected")
+    unmet += _tests_unmet("gpu-tests", summary["gpu_tests"])
+    if summary["accelerator"] and summary["gpu_tests"] and not summary["gpu_tests"]["passed"]:
+        unmet.append("gpu-tests: none passed on the accelerator")
+    unmet += _tests_unmet("suite", summary["suite"])
+    if summary["suite"] and not summary["suite"]["passed"]:
+        unmet.append("suite: no test passed")
+    if summary["verify"]["verdict"] != "PASSED":
+        unmet.append(f"verify: {summary['verify']['verdict']}")
+    if not summary["bench"]:
+        unmet.append("bench: no results")
+    unmet += [
+        f"bench: {row['mode']} {row['shape']} not measured ({row['error']})"
+        for row in summary["bench"]
+        if "error" in row
+    ]
+    return sorted(unmet, key=lambda line: STEP_NAMES.index(line.partition(":")[0]))
+
+
 def command_output(argv: list[str]) -> str | None:
     """``argv``'s stdout, stripped, run from the checkout's root; None if it fails or is empty."""
     try:
@@ -281,8 +390,20 @@ def _counts_text(counts: dict[str, int] | None, record: dict[str, Any] | None) -
     return f"{text} ({record['seconds']:.0f} s{note})"
 
 
+def _collected_text(collected: dict[str, Any] | None, record: dict[str, Any] | None) -> str:
+    if collected is None:
+        return _counts_text(None, record) if record else "not run"
+    text = f"{collected['tests']} tests, {collected['errors']} errors"
+    if collected["error_modules"]:
+        text += f" ({', '.join(collected['error_modules'])})"
+    if collected["skipped_modules"]:
+        text += "; skipped at collection: " + "; ".join(collected["skipped_modules"])
+    return text
+
+
 def render_markdown(summary: dict[str, Any]) -> str:
-    """The summary as Markdown: device, test counts, verify's verdict, the bench table."""
+    """The summary as Markdown: device, test counts, verify's verdict, whether the run is
+    complete, the bench table."""
     probe = summary["probe"] or {}
     devices = probe.get("devices") or []
     kinds = sorted({d["kind"] for d in devices})
@@ -303,10 +424,16 @@ def render_markdown(summary: dict[str, Any]) -> str:
         f"- Python {probe.get('python')}, jax {versions.get('jax')}, "
         f"jaxlib {versions.get('jaxlib')}, flax {versions.get('flax')}, "
         f"numpy {versions.get('numpy')}",
+        "- collection (every test module, every marker): "
+        + _collected_text(summary.get("collected"), steps.get("collect")),
         f"- `gpu` tests: {_counts_text(summary['gpu_tests'], steps.get('gpu-tests'))}",
-        f"- fast suite: {_counts_text(summary['suite'], steps.get('suite'))}",
+        f'- fast suite (`-m "{SUITE_MARKS}"`): '
+        + _counts_text(summary["suite"], steps.get("suite")),
         f"- `datarax-ops verify`: {verify_text}",
     ]
+    unmet = summary.get("unmet")
+    if unmet is not None:
+        lines.append("- complete: yes" if not unmet else "- NOT complete: " + "; ".join(unmet))
     if not summary["accelerator"]:
         lines.insert(2, "- NOT an accelerator run: JAX's backend was the CPU (--cpu-ok)")
     rows = summary["bench"]
@@ -364,30 +491,40 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--suite-args", default="", help="more pytest arguments for the fast suite (one string)"
     )
+    parser.add_argument(
+        "--partial-suite-ok",
+        action="store_true",
+        help="a suite cut at its time limit counts as complete when the tests that ran had "
+        "no failure or error (the collect step has collected every module)",
+    )
     return parser.parse_args(argv)
 
 
 def run_checks(
     args: argparse.Namespace, steps: Steps, summary: dict[str, Any], python: str
 ) -> None:
-    """Steps 1-4 (gpu tests, verify, bench, fast suite); fills ``summary`` in place."""
+    """Steps 1-5 (collection, gpu tests, verify, bench, fast suite); fills ``summary``."""
     out = steps.out
+    collect = [python, "-m", "pytest", "-qq", "-rs", "-p", "no:cacheprovider", "--collect-only"]
+    summary["collected"] = collect_counts(steps.run("collect", collect, STEP_LIMITS_S["collect"]))
+
     pytest = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     gpu_tests = [*pytest, "-m", "gpu", f"--junitxml={out / 'junit-gpu.xml'}"]
-    steps.run("gpu-tests", [*gpu_tests, *shlex.split(args.gpu_args)], 120)
+    gpu_tests += shlex.split(args.gpu_args)
+    steps.run("gpu-tests", gpu_tests, STEP_LIMITS_S["gpu-tests"])
     summary["gpu_tests"] = junit_counts(out / "junit-gpu.xml")
 
     verify = [python, "-m", "datarax_ops", "verify", "--seed", str(args.seed)]
     verify += ["--out", str(out / "verify-report.html")]
     verify += shlex.split(args.verify_args)
-    summary["verify"] = verify_verdict(steps.run("verify", verify, 150))
+    summary["verify"] = verify_verdict(steps.run("verify", verify, STEP_LIMITS_S["verify"]))
 
     with tempfile.TemporaryDirectory() as bench_dir:
         bench = [python, "-m", "datarax_ops.bench", "--modes", args.bench_modes]
         bench += ["--dtypes", "float32", "--shapes", args.bench_shapes]
         bench += ["--rounds", str(args.bench_rounds), "--case-budget", "10", "--ref-rounds", "0"]
         bench += ["--records", "0", "--no-training"]  # only the op / copy goal is timed here
-        steps.run("bench", [*bench, "--out", bench_dir], 180)
+        steps.run("bench", [*bench, "--out", bench_dir], STEP_LIMITS_S["bench"])
         for suffix in ("json", "md"):
             for found in pathlib.Path(bench_dir).glob(f"*.{suffix}"):
                 shutil.copyfile(found, out / f"bench.{suffix}")
@@ -395,7 +532,7 @@ def run_checks(
         summary["bench"] = bench_rows(json.loads((out / "bench.json").read_text("utf-8")))
         summary["speed_goal_met"] = all(row["meets_goal"] for row in summary["bench"])
 
-    suite = [*pytest, "-m", "not gpu", f"--junitxml={out / 'junit-suite.xml'}"]
+    suite = [*pytest, "-m", SUITE_MARKS, f"--junitxml={out / 'junit-suite.xml'}"]
     steps.run("suite", [*suite, *shlex.split(args.suite_args)], steps.left_s())
     summary["suite"] = junit_counts(out / "junit-suite.xml")
 
@@ -415,8 +552,10 @@ def main(argv: list[str] | None = None) -> int:
         "command": shlex.join([python, *sys.argv]),
         "git": command_output(["git", "describe", "--always", "--dirty"]),
         "nvidia_smi": nvidia_smi(),
+        "options": {"no_install": args.no_install, "partial_suite_ok": args.partial_suite_ok},
         "probe": None,
         "accelerator": False,
+        "collected": None,
         "gpu_tests": None,
         "suite": None,
         "verify": verify_verdict(""),
@@ -425,8 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         "steps": steps.records,
     }
     if not args.no_install:
-        steps.run("install", [python, *INSTALL], 120)
-    probe_output = steps.run("probe", [python, "-c", PROBE], 120)
+        steps.run("install", [python, *INSTALL], STEP_LIMITS_S["install"])
+    probe_output = steps.run("probe", [python, "-c", PROBE], STEP_LIMITS_S["probe"])
     found = re.search(r"^PROBE (.*)$", probe_output, re.MULTILINE)
     summary["probe"] = json.loads(found.group(1)) if found else None
     backend = (summary["probe"] or {}).get("backend")
@@ -434,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     if summary["accelerator"] or (args.cpu_ok and backend is not None):
         run_checks(args, steps, summary, python)
     summary["seconds"] = round(time.monotonic() - started, 1)
+    ran_checks = "gpu-tests" in steps.records
+    summary["unmet"] = complete(summary) if ran_checks else None
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     markdown = render_markdown(summary)
     (out / "summary.md").write_text(markdown, encoding="utf-8")
@@ -444,7 +585,10 @@ def main(argv: list[str] | None = None) -> int:
     if not summary["accelerator"] and not args.cpu_ok:
         print(f"JAX's backend is {backend!r}: no accelerator (--cpu-ok runs anyway)", flush=True)
         return 2
-    return 0 if all(steps.passed(name) for name in steps.records) else 1
+    if summary["unmet"]:
+        print("NOT complete:\n" + "\n".join(f"  {line}" for line in summary["unmet"]), flush=True)
+        return 1
+    return 0  # the checks ran (JAX started, on an accelerator or with --cpu-ok)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,20 @@ Profiles:
   ``DATARAX_OPS_STATS_SEED=fresh`` (``nox -s stats``).
 
 ``HYPOTHESIS_PROFILE=<name>`` picks a profile explicitly.
+
+Optional packages: a test that needs one takes its fixture (``grain_transform``) or
+calls ``pytest.importorskip`` itself, so without the package only that test skips,
+naming it, and its module's other tests still run.  A module whose every test needs
+the package skips as a whole at its top (``tests/test_grain.py``, ``tests/test_orbax.py``,
+``tests/test_datarax_pipeline.py``).  ``tests/test_optional_packages.py`` collects the
+suite with the optional packages made unimportable.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -41,6 +50,13 @@ settings.register_profile(
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "thorough" if stats_kit.fresh_seeds() else "ci")
 settings.load_profile(PROFILE)
+
+
+@pytest.fixture(scope="session")
+def grain_transform() -> ModuleType:
+    """``datarax_ops.grain_transform``; the test skips, naming grain, where grain is absent."""
+    pytest.importorskip("grain", reason="needs grain (pip install 'datarax-ops[grain]')")
+    return importlib.import_module("datarax_ops.grain_transform")
 
 
 def pytest_report_header(config: object) -> list[str]:

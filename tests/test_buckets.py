@@ -37,7 +37,8 @@ from datarax_ops.kernel import TRACE_COUNTS, element_programs
 from tests.factory import make_operator, training_settings
 from tests.test_pipeline_reproduced import _config, assert_reproduced
 
-grain_transform = pytest.importorskip("datarax_ops.grain_transform")
+# The grain transform's tests take the ``grain_transform`` fixture (tests/conftest.py):
+# without grain only they skip, naming it; the buckets' own tests run everywhere.
 
 MODE_NAMES = [mode.name for mode in dx.MODES]
 # Hypothesis examples: every mode but poisson (its programs take seconds to compile)
@@ -226,7 +227,9 @@ def test_traced_and_unbucketable_inputs_are_left_alone():
     element=elements(),
     training=st.booleans(),
 )
-def test_grain_transform_bucketed_equals_exact(mode, stochastic, element, training):
+def test_grain_transform_bucketed_equals_exact(
+    grain_transform, mode, stochastic, element, training
+):
     image, scale = element
     op = operator_for(mode, stochastic, scale, training=training)
     transform = grain_transform.OperatorRandomMap(op)
@@ -277,27 +280,35 @@ def test_eager_batch_bucketed_equals_exact(mode, stochastic, element, size, trai
     assert_same_state(bucketed_op, exact_op)
 
 
-def test_poisson_bucketed_equals_exact_on_every_path():
-    """Fixed cases, all against one exact-shape program (poisson compiles slowly): the
-    element program on the record's key, which ``apply`` runs exactly and which the
-    grain transform and a one-record ``op(batch)`` equal (``test_grain``,
-    ``test_randomness``).  uint8 0..255; one shape (each costs an exact program)."""
+# Fixed poisson cases, against one exact-shape program (poisson compiles slowly): the
+# element program on the record's key, which ``apply`` runs exactly and which the grain
+# transform and a one-record ``op(batch)`` equal (``test_grain``, ``test_randomness``).
+# uint8 0..255; one shape (each costs an exact program).
+POISSON_IMAGE = make_image((21, 34, 3), np.uint8, 255, seed=0)
+POISSON_INDEX = 2**33 + 5
+
+
+def test_poisson_bucketed_equals_exact_through_apply_and_batch():
     operator = operator_for("poisson")
-    kernel = operator.kernel
-    exact_program = element_programs(kernel)[2]
-    base_key = np.asarray(operator.get_state()["_base_key"], np.uint32)
-    image, index = make_image((21, 34, 3), np.uint8, 255, seed=0), 2**33 + 5
     with buckets.forced(False):
-        exact = apply_output(operator, image, index)
+        exact = apply_output(operator, POISSON_IMAGE, POISSON_INDEX)
     with buckets.forced(True):
-        assert_same_bits(apply_output(operator, image, index), exact)
-        assert_same_bits(batch_output(operator, image[None], [index])[0], exact)
+        assert_same_bits(apply_output(operator, POISSON_IMAGE, POISSON_INDEX), exact)
+        assert_same_bits(batch_output(operator, POISSON_IMAGE[None], [POISSON_INDEX])[0], exact)
+
+
+def test_poisson_bucketed_grain_record_equals_the_exact_program(grain_transform):
+    operator = operator_for("poisson")
+    exact_program = element_programs(operator.kernel)[2]
+    base_key = np.asarray(operator.get_state()["_base_key"], np.uint32)
+    with buckets.forced(True):
         transform = grain_transform.OperatorRandomMap(operator)
-        bucketed = transform.random_map({"image": image}, philox(index))["image"]
-    words = grain_transform.key_words_from_generator(philox(index))
+        bucketed = transform.random_map({"image": POISSON_IMAGE}, philox(POISSON_INDEX))["image"]
+    words = grain_transform.key_words_from_generator(philox(POISSON_INDEX))
     key = np.stack(reference.stream.threefry2x32((base_key[0], base_key[1]), tuple(words)))
     with buckets.forced(False):
-        assert_same_bits(bucketed, np.asarray(exact_program(key.astype(np.uint32), image)))
+        exact = exact_program(key.astype(np.uint32), POISSON_IMAGE)
+    assert_same_bits(bucketed, np.asarray(exact))
 
 
 @pytest.mark.parametrize("validate", [True, False])
@@ -338,7 +349,7 @@ def test_reference_reproduces_batches_of_varied_sizes(mode):
 
 
 @pytest.mark.parametrize("mode", MODE_NAMES)
-def test_reference_reproduces_grain_records_of_varied_sizes(mode):
+def test_reference_reproduces_grain_records_of_varied_sizes(grain_transform, mode):
     config = _config(mode)
     op = make_operator(config, seed=22)
     transform = grain_transform.OperatorRandomMap(op)
@@ -362,36 +373,55 @@ def test_reference_reproduces_grain_records_of_varied_sizes(mode):
 ONE_BUCKET = [(40, 40, 3), (32, 64, 3), (45, 45, 3), (64, 29, 3), (100, 17, 3), (2048, 1, 3)]
 
 
-def test_shapes_of_one_bucket_share_one_program():
-    """After one record of a bucket, records of other shapes in it compile nothing:
-    through the grain transform, ``apply`` and ``op(batch)`` (its trace counter too)."""
-    assert {buckets.layout(shape) for shape in ONE_BUCKET} == {(1, 2048, 3)}
+ONE_BUCKET_IMAGES = [make_image(shape, np.uint8, 255, seed=0) for shape in ONE_BUCKET]
+
+
+def one_bucket_operator():
+    """Pixel dropout (a rate of its own: programs no other test compiles)."""
     config = dx.DropoutOperatorConfig(
         field_key="image", mode="pixel", dropout_rate=0.3125, stochastic=True
     )
-    op = make_operator(config)
-    transform = grain_transform.OperatorRandomMap(op)
-    runs = {
-        "grain": lambda image: grain_output(transform, image, 0),
-        "apply": lambda image: apply_output(op, image, 5),
-        "op(batch)": lambda image: batch_output(op, np.stack([image, image])),
-    }
-    images = [make_image(shape, np.uint8, 255, seed=0) for shape in ONE_BUCKET]
+    return make_operator(config)
+
+
+def assert_later_shapes_compile_nothing(path: str, run, kernel) -> None:
+    """``run`` one record of every ``ONE_BUCKET`` shape, bucketed: after the first, no
+    compilation and no trace of ``kernel`` (``TRACE_COUNTS``)."""
+    assert {buckets.layout(shape) for shape in ONE_BUCKET} == {(1, 2048, 3)}
     with buckets.forced(True):
-        for name, run in runs.items():
-            run(images[0])  # compiles the bucket's program (and any eager helper)
-            traces = TRACE_COUNTS[op.kernel]
-            with buckets.count_compiles() as compiles:
-                for image in images[1:]:
-                    run(image)
-            assert compiles[0] == 0, f"{name}: {compiles[0]} compilations"
-            assert TRACE_COUNTS[op.kernel] == traces
+        run(ONE_BUCKET_IMAGES[0])  # compiles the bucket's program (and any eager helper)
+        traces = TRACE_COUNTS[kernel]
+        with buckets.count_compiles() as compiles:
+            for image in ONE_BUCKET_IMAGES[1:]:
+                run(image)
+    assert compiles[0] == 0, f"{path}: {compiles[0]} compilations"
+    assert TRACE_COUNTS[kernel] == traces
+
+
+def test_shapes_of_one_bucket_share_one_program():
+    """After one record of a bucket, records of other shapes in it compile nothing:
+    through ``apply`` and ``op(batch)`` (its trace counter too)."""
+    op = one_bucket_operator()
+    assert_later_shapes_compile_nothing(
+        "apply", lambda image: apply_output(op, image, 5), op.kernel
+    )
+    assert_later_shapes_compile_nothing(
+        "op(batch)", lambda image: batch_output(op, np.stack([image, image])), op.kernel
+    )
     with buckets.forced(False), buckets.count_compiles() as compiles:  # the control
-        batch_output(op, np.stack([images[1], images[1]]))
+        batch_output(op, np.stack([ONE_BUCKET_IMAGES[1], ONE_BUCKET_IMAGES[1]]))
     assert compiles[0] >= 1
 
 
-def test_program_count_grows_with_the_logarithm_of_the_largest_size():
+def test_shapes_of_one_bucket_share_one_program_through_grain(grain_transform):
+    op = one_bucket_operator()
+    transform = grain_transform.OperatorRandomMap(op)
+    assert_later_shapes_compile_nothing(
+        "grain", lambda image: grain_output(transform, image, 0), op.kernel
+    )
+
+
+def test_program_count_grows_with_the_logarithm_of_the_largest_size(grain_transform):
     """Unforced (the first shape runs exactly, later ones in buckets), through the grain
     transform: 8 records per doubling of the side, up to 512 px; the compilations stay
     within one exact program plus ``bucket_count(largest pixels)``."""

@@ -223,21 +223,6 @@ def test_a_datarax_batch_goes_through_nnx_jit():
     np.testing.assert_array_equal(out.data.get_value()["image"], eager.data.get_value()["image"])
 
 
-def test_op_of_a_dict_returns_a_dict():
-    data = {"image": jnp.asarray(IMAGES[:8]), "label": jnp.arange(8)}
-    out = _op("gaussian")(data)
-    assert type(out) is dict and set(out) == {"image", "label"}
-    batch = dx.Batch.from_parts(data={"image": jnp.asarray(IMAGES[:8])})
-    np.testing.assert_array_equal(out["image"], _op("gaussian")(batch).data.get_value()["image"])
-
-
-def test_a_wrong_batch_type_is_named_in_full():
-    with pytest.raises(TypeError) as error:
-        _op("gaussian").apply_batch([IMAGES])
-    assert "builtins.list" in str(error.value)
-    assert "needs a Batch, got Batch" not in str(error.value)
-
-
 @pytest.mark.parametrize("mode_name", ["gaussian", "pixel"])
 def test_probabilistic_operator_around_ours_applies_to_some_records(mode_name):
     op = _op(mode_name)

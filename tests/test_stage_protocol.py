@@ -83,6 +83,14 @@ def test_op_of_a_dict_returns_a_dict_of_the_batch_result():
     np.testing.assert_array_equal(out["image"], _op("gaussian")(batch).data.get_value()["image"])
 
 
+def test_a_wrong_batch_type_is_named_in_full():
+    """Not ``needs a Batch, got Batch`` where datarax's Batch meets ours: the full name."""
+    with pytest.raises(TypeError) as error:
+        _op("gaussian").apply_batch([IMAGES])
+    assert "builtins.list" in str(error.value)
+    assert "needs a Batch, got Batch" not in str(error.value)
+
+
 @pytest.mark.parametrize("mode", MODE_NAMES)
 def test_apply_with_a_record_key_draws_that_records_params(mode):
     op = _op(mode)

@@ -162,21 +162,18 @@ def test_compiled_apply_decisions_are_binomial(mode):
 
 
 @pytest.mark.parametrize("mode", MODE_NAMES)
-def test_grain_transform_is_the_reference_of_its_record_key(mode):
+def test_grain_transform_is_the_reference_of_its_record_key(grain_transform, mode):
     """The grain transform with every setting on: record key = threefry(base key, grain's
     two words), reproduced by the reference (bit for bit; gaussian and poisson to their
     float32 tolerances)."""
-    pytest.importorskip("grain")
-    from datarax_ops.grain_transform import OperatorRandomMap, key_words_from_generator
-
     config = training_config(mode)
     op = make_operator(config, seed=5)
-    transform = OperatorRandomMap(op)
+    transform = grain_transform.OperatorRandomMap(op)
     base = np.asarray(op.get_state()["_base_key"], np.uint32)
     for index in range(8):
         image = IMAGES[index]
         out = transform.random_map({"image": image}, np.random.default_rng(index))["image"]
-        words = key_words_from_generator(np.random.default_rng(index))
+        words = grain_transform.key_words_from_generator(np.random.default_rng(index))
         key = reference.stream.words_key(base, (words[0], words[1]))
         params = reference.draw(config, reference.StreamSource(key), image.shape)
         batched = {name: np.asarray(value)[None] for name, value in params.items()}
