@@ -10,7 +10,7 @@ cache, counters) and ``state`` (get/set state).
 
 Randomness: a stochastic operator draws one base key from its RNG stream when built; a
 record's key is ``stream.identity_key(base_key, (epoch, shard, index))``, so a record's
-noise depends only on the base key and its identity (README, "Determinism").
+noise depends only on the base key and its identity (docs/determinism.md).
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ DATARAX_MISSING_PARAMS = {
 def from_datarax_params(kernel: Kernel, random_params: Any, element_shape: tuple[int, ...]) -> Any:
     """One element's params in datarax 0.1.4's form, converted to this project's.
 
-    The one place the two forms meet (README, "Params from datarax"):
+    The one place the two forms meet (docs/datarax.md):
 
     * poisson: datarax passes ``{"poisson_rngs": key}`` (the record's PRNG key,
       typed ``()`` or raw ``uint32 (2,)``) and samples ``jax.random.poisson``

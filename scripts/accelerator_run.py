@@ -30,7 +30,7 @@ then stops, still writing its JUnit file and summary) and SIGKILL ``GRACE_S`` la
 Everything lands in ``--out``, a flat folder of ``len(OUTPUT_FILES)`` files:
 ``summary.json`` (device, versions, each step's exit status and seconds, test
 counts, verify's verdict, the bench ratios against the goal), ``summary.md`` (the
-same as Markdown, for the README), ``run.log`` (every step's command and output),
+same as Markdown, for docs/accelerator.md), ``run.log`` (every step's command and output),
 ``junit-gpu.xml`` and ``junit-suite.xml`` (pytest), ``verify-report.html``,
 ``bench.json`` and ``bench.md`` (the bench's own files).
 

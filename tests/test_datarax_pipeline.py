@@ -6,7 +6,7 @@ Runs against whichever datarax is installed: 0.1.4 in the default session
 
 The central property: inside datarax's pipeline a record's augmentation is
 ``op(batch)`` of that record with the identity ``(epoch, shard 0, index)``
-(``README``, "Determinism"), whatever the batch size, the iteration tier
+(``docs/determinism.md``), whatever the batch size, the iteration tier
 (``for batch in pipeline``, ``Pipeline.step``, ``Pipeline.scan``) or a resume.
 Each test compares against our own ``op(Batch)`` with that metadata, bit for bit.
 """

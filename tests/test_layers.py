@@ -1,6 +1,6 @@
 """The package's import layers: no cycle, no import upward, no import hidden in a function.
 
-Layers, each importing only those at or below it (README, "Design"):
+Layers, each importing only those at or below it (docs/design.md):
 
 0. ``reference`` (NumPy only), ``errors``, ``config``, ``_common``, ``stream``;
 1. ``poisson``, ``kernel``, ``buckets``;
