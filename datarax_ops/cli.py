@@ -24,6 +24,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from datarax_ops import compile_cache
+
 DEFAULT_REPORT = "datarax-ops-report.html"
 TABLE_WIDTH = 200  # when stdout is not a terminal: one line per row, never wrapped
 
@@ -107,6 +109,7 @@ def verify_parser() -> argparse.ArgumentParser:
         help="skip the training settings' checks (strength ranges, shared channels, "
         "apply_prob; faster)",
     )
+    compile_cache.add_arguments(parser)
     return parser
 
 
@@ -165,6 +168,7 @@ def verify(argv: Sequence[str] | None = None, *, factory: Any = None) -> int:
     if args.samples < 1000:
         parser.error(f"--samples must be at least 1000, got {args.samples}")
     seed = secrets.randbelow(2**31) if args.seed is None else args.seed
+    compile_cache.enable_from_args(args, parser.prog)
 
     from rich.console import Console
     from rich.progress import Progress

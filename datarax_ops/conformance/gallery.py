@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from datarax_ops import compile_cache
 from datarax_ops.batch import Batch
 from datarax_ops.conformance import images as images_module
 from datarax_ops.conformance.laws import LAWS, law_for
@@ -329,6 +330,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="PIXELS",
         help=f"shrink --image so its longer side is at most this ({DEFAULT_MAX_SIZE}; 0: never)",
     )
+    compile_cache.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -349,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         image = images_module.synthetic_image()
         source = f"built-in synthetic image ({image.shape[1]}x{image.shape[0]})"
+    compile_cache.enable_from_args(args, "datarax-ops demo")
     print(f"demo: {source}, seed {args.seed}")
     fig = gallery_figure(image, seed=args.seed)
     out = os.path.abspath(args.out)
