@@ -70,6 +70,17 @@ def writable_dir(path: str | os.PathLike[str]) -> Path:
     return directory
 
 
+def jax_settings(directory: Path) -> dict[str, str | float | int]:
+    """JAX's options that keep every compiled program in ``directory``: the cache's
+    directory, and no minimum compile time or entry size (JAX's defaults leave out
+    programs that compile in under a second, most of them here)."""
+    return {
+        "jax_compilation_cache_dir": str(directory),
+        "jax_persistent_cache_min_compile_time_secs": 0.0,
+        "jax_persistent_cache_min_entry_size_bytes": -1,
+    }
+
+
 def enable_compile_cache(path: str | os.PathLike[str] | None = None) -> Path:
     """Keeps every program JAX compiles from now on in ``path``, and loads it from there
     instead of compiling it again, in this process and in later ones.
@@ -80,6 +91,9 @@ def enable_compile_cache(path: str | os.PathLike[str] | None = None) -> Path:
     ``jax_persistent_cache_min_entry_size_bytes = -1``).  These settings are global to
     the process (every JAX program, not only datarax_ops'), which is why importing
     ``datarax_ops`` never makes them: a pipeline calls this once, before its first step.
+    They are also set as JAX's environment variables (``JAX_COMPILATION_CACHE_DIR``, ...),
+    so that processes started afterwards, such as grain's worker processes that run the
+    transforms, keep and load their programs in the same directory.
 
     Outputs are unchanged: a program loaded from the cache is the executable XLA
     compiled before, bit for bit, so ``op(batch)`` gives the same bytes with or without
@@ -101,9 +115,11 @@ def enable_compile_cache(path: str | os.PathLike[str] | None = None) -> Path:
     import jax
     from jax.experimental.compilation_cache import compilation_cache
 
-    jax.config.update("jax_compilation_cache_dir", str(directory))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+    for name, value in jax_settings(directory).items():
+        jax.config.update(name, value)
+        # processes started from here on (grain's worker processes, which run the
+        # transforms) import JAX anew and read its settings from the environment
+        os.environ[name.upper()] = str(value)
     # JAX opens its cache once, at the first compile after a directory is set; forget an
     # earlier one so that this directory is the one used from now on
     compilation_cache.reset_cache()

@@ -57,6 +57,7 @@ LAYERS: dict[str, int] = {
     "bench_records": 7,
     "bench_training": 7,
     "bench_kit": 7,
+    "bench_cache": 7,
     "accelerator_run": 7,
     "cli": 7,
     "__main__": 7,
