@@ -131,7 +131,7 @@ def active_cache_dir() -> str | None:
     it is off (what the ``verify`` report and the bench record)."""
     import jax
 
-    return jax.config.jax_compilation_cache_dir or None
+    return jax.config.values.get("jax_compilation_cache_dir") or None
 
 
 def cache_setting(

@@ -22,7 +22,7 @@ import pathlib
 import pytest
 
 import datarax_ops
-from datarax_ops import bench, cli, compile_cache
+from datarax_ops import bench, bench_cache, cli, compile_cache
 from datarax_ops.compile_cache import ENV_VAR, cache_setting, default_cache_dir
 from datarax_ops.conformance import gallery
 from datarax_ops.environment import as_text, cache_text
@@ -252,3 +252,39 @@ def test_the_public_call_is_exported():
 def test_the_suite_never_fills_the_home_cache():
     # tests/conftest.py: commands run by tests (in-process or not) keep nothing by default
     assert os.environ.get(ENV_VAR) == "off"
+
+
+def _workload(name: str, cold_s: float, warm_s: float | None) -> dict:
+    """A workload of ``bench_cache.measure_cache`` (warm None: the warm process failed)."""
+    cache = {"files": 3, "bytes": 2_000_000}
+    warm = {"wall_s": warm_s, "exit_status": 0, "cache": cache}
+    if warm_s is None:
+        warm.update(exit_status=-9, error="killed")
+    ratio = None if warm_s is None else warm_s / cold_s
+    return {
+        "name": name,
+        "command": f"{name} --compile-cache DIR",
+        "figure": "wall_s",
+        "cold": {"wall_s": cold_s, "exit_status": 0, "cache": cache, "programs": 15},
+        "warm": warm,
+        "ratio": ratio,
+        "goal": bench_cache.GOALS[name],
+        "goal_met": ratio is not None and ratio <= bench_cache.GOALS[name],
+    }
+
+
+def test_the_bench_section_shows_each_ratio_against_its_goal():
+    report = {
+        "count": 400,
+        "sides": [64, 1024],
+        "records_mode": "poisson30",
+        "workloads": [_workload("verify", 200.0, 50.0), _workload("records", 100.0, None)],
+    }
+    header, (verify, records) = bench_cache.cache_table(report)
+    row = dict(zip(header, verify, strict=True))
+    assert (row["warm/cold"], row["goal"], row["met"]) == ("0.250", "<= 0.4", "yes")
+    row = dict(zip(header, records, strict=True))
+    assert (row["warm/cold"], row["met"]) == ("failed: warm", "no")
+    assert row["programs (cold; warm)"] == "15; -"
+    text = "\n".join(bench_cache.render_cache(report))
+    assert "| verify | 200 | 50.0 | 0.250 | <= 0.4 | yes |" in text
