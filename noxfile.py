@@ -27,7 +27,8 @@ verify     the main job: `datarax-ops verify`, every mode against scipy.stats an
            reference on this machine's backend; verdict table + datarax-ops-report.html
 demo       `datarax-ops demo`: every mode at several strengths on a picture (PNG)
 bench      speed: every mode, dtype and shape against a jitted copy of the same array,
-           interleaved rounds, and 1,000 records of random sizes through the grain transform
+           interleaved rounds, 1,000 records of random sizes through the grain transform,
+           and verify and 400 records in fresh processes without and with the compile cache
            (python -m datarax_ops.bench; `-- --quick` to try it);
            writes JSON + Markdown to bench-results/.  Speed claims come from here only.
 bench_datarax  the same benchmark against datarax==0.1.17's operators (Python 3.12), for
@@ -389,7 +390,7 @@ def bench(session: nox.Session) -> None:
     """Times every case against a jitted copy; writes bench-results/*.json and *.md.
 
     Options after ``--``: --quick, --modes, --dtypes, --shapes, --rounds, --records,
-    --records-only, --out (python -m datarax_ops.bench --help).
+    --records-only, --no-cache-runs, --cache-only, --out (python -m datarax_ops.bench --help).
     """
     _install(session, "grain", "verify")  # records: the grain transform; tables: rich
     session.run("python", "-m", "datarax_ops.bench", *session.posargs, env=_bench_env())

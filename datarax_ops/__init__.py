@@ -5,6 +5,8 @@ defined by the NumPy spec in ``datarax_ops.reference`` and checked against it.
 
 The public names below are imported on first use (PEP 562), so that
 ``import datarax_ops.reference`` (the NumPy-only specification) never imports JAX.
+Importing never changes JAX's configuration: compiled programs are kept between runs
+only after ``datarax_ops.enable_compile_cache()``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "SaltPepperKernel": "datarax_ops.noise",
     "ImageOperator": "datarax_ops.operator",
     "Kernel": "datarax_ops.kernel",
+    "enable_compile_cache": "datarax_ops.compile_cache",
 }
 
 __all__ = [
@@ -57,6 +60,7 @@ __all__ = [
     "PixelKernel",
     "PoissonKernel",
     "SaltPepperKernel",
+    "enable_compile_cache",
 ]
 
 
@@ -75,6 +79,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from datarax_ops.batch import Batch, Element, Metadata
+    from datarax_ops.compile_cache import enable_compile_cache
     from datarax_ops.config import (
         DataraxModuleConfig,
         DropoutOperatorConfig,

@@ -23,6 +23,13 @@ the minimum and the median over rounds, and the ratios are
 rounds, as ``min(reference) / min(jitted)``.  The compiled step's temporary
 memory comes from XLA's ``memory_analysis()``.
 
+The compile-cache workload (``bench_cache``; ``--no-cache-runs`` skips it, ``--cache-only``
+runs only it) times ``datarax-ops verify --seed 0`` and 400 varied-size poisson records in
+fresh processes, first on an empty persistent compilation cache, then on the filled one.
+This process itself keeps its compiled programs as the command line does
+(``--compile-cache DIR``, ``--no-compile-cache``, ``DATARAX_OPS_COMPILE_CACHE``), so a
+case's ``compile_s`` is a load from the cache when an earlier run compiled it.
+
 The raw numbers (every round) go to a JSON file and a Markdown table to stdout
 and next to the JSON (``bench-results/`` by default).  Importing this module
 does nothing; ``main(argv)`` runs it.
@@ -46,7 +53,7 @@ from typing import Any
 import numpy as np
 
 import datarax_ops as ops
-from datarax_ops import bench_records, bench_training, reference
+from datarax_ops import bench_cache, bench_records, bench_training, compile_cache, reference
 from datarax_ops.bench_kit import (
     MIN_ROUNDS,
     MODE_ALIASES,
@@ -66,7 +73,7 @@ from datarax_ops.cli_input import (
     report_input_error,
     writable_directory,
 )
-from datarax_ops.environment import environment, package_version
+from datarax_ops.environment import cache_text, environment, package_version
 
 # --------------------------------------------------------------------------- #
 # What is measured                                                             #
@@ -526,6 +533,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- CPU: {info['cpu_model']}, {info['cpu_count']} cores ({info['cpus_usable']} usable); "
         f"backend {info['backend']}; Python {info['python']}",
         f"- {versions}",
+        f"- compile cache of this process: {cache_text(info.get('compile_cache'))}",
         f"- rounds: {params['rounds']} interleaved (jitted, copy, eager), fewer when a case's "
         f"rounds pass {params['case_budget_s']:.0f} s (never below {MIN_ROUNDS}; 'rounds' "
         f"column); reference rounds: {ref_rounds or 'none (not timed)'}; "
@@ -544,6 +552,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += bench_records.render_records(report["records"])
     if "training" in report:
         lines += [bench_training.training_markdown(report["training"])]
+    if "cache" in report:
+        lines += bench_cache.render_cache(report["cache"])
     fixed = report.get("fixed_cost")
     if fixed:
         rows = [
@@ -675,14 +685,24 @@ def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespa
         "(default 1000, sides 64..1024; with --quick 12, sides 96..160; 0 = skip)",
     )
     parser.add_argument(
-        "--records-only", action="store_true", help="only the records workload (no case table)"
+        "--records-only",
+        action="store_true",
+        help="only the records workload (no case table, no cache runs)",
     )
     parser.add_argument(
         "--no-training",
         action="store_true",
         help="skip the training settings' cost (ranges, shared channels, apply_prob)",
     )
+    parser.add_argument(
+        "--no-cache-runs",
+        action="store_true",
+        help="skip the compile-cache workload (datarax-ops verify and 400 records, each in "
+        "a fresh process with an empty cache, then again with it filled; minutes)",
+    )
+    parser.add_argument("--cache-only", action="store_true", help="only the compile-cache workload")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="output directory")
+    compile_cache.add_arguments(parser)
     args = parser.parse_args(argv)
     check_args(args)
     return args
@@ -693,7 +713,8 @@ def check_args(args: argparse.Namespace) -> None:
 
     Raises:
       InputError: ``--rounds`` below 1, or ``--ref-rounds``, ``--records`` or
-        ``--case-budget`` negative.
+        ``--case-budget`` negative; ``--cache-only`` with ``--records-only`` or
+        ``--no-cache-runs``.
     """
     for value, low, option in (
         (args.rounds, 1, "--rounds"),
@@ -703,6 +724,8 @@ def check_args(args: argparse.Namespace) -> None:
     ):
         if value is not None:
             at_least(value, low, option)
+    if args.cache_only and (args.records_only or args.no_cache_runs):
+        raise InputError("--cache-only goes with neither --records-only nor --no-cache-runs")
 
 
 def reference_rounds(args: argparse.Namespace, shape: tuple[int, ...]) -> int:
@@ -730,10 +753,12 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         impl = load_impl(args.impl)
     except InputError as error:
         return report_input_error(prog, error)
+    compile_cache.enable_from_args(args, prog)
     shapes = args.shapes or (QUICK_SHAPES if args.quick else FULL_SHAPES)
     rounds = args.rounds or (QUICK_ROUNDS if args.quick else FULL_ROUNDS)
     modes = args.modes or (QUICK_MODES if args.quick else tuple(MODES))
-    cases, skipped = ([], []) if args.records_only else build_cases(modes, args.dtypes, shapes)
+    tables = not (args.records_only or args.cache_only)  # the case table and what goes with it
+    cases, skipped = build_cases(modes, args.dtypes, shapes) if tables else ([], [])
     started = time.perf_counter()
     report: dict[str, Any] = {
         "impl": impl.name,
@@ -760,7 +785,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         except Exception as error:  # a case the implementation cannot express
             result = not_available(case, error)
         report["cases"].append(result)
-    if not args.records_only:
+    if tables:
         print("fixed cost per call", file=sys.stderr, flush=True)
         report["fixed_cost"] = measure_fixed_costs(
             impl, QUICK_FIXED_CALLS if args.quick else FULL_FIXED_CALLS
@@ -768,13 +793,15 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     records = dict(bench_records.QUICK if args.quick else bench_records.FULL)
     if args.records is not None:
         records["count"] = args.records
-    if records["count"]:
+    if records["count"] and not args.cache_only:
         report["records"] = bench_records.measure_records(modes, **records)
-    if not args.records_only and not args.no_training:
+    if tables and not args.no_training:
         training_rounds = args.rounds or (QUICK_ROUNDS if args.quick else TRAINING_ROUNDS)
         report["training"] = bench_training.measure_training(
             modes, tuple(shapes[0]), training_rounds
         )
+    if not (args.records_only or args.no_cache_runs):
+        report["cache"] = bench_cache.measure_cache(quick=args.quick)
     report["wall_s"] = time.perf_counter() - started
 
     markdown = render_markdown(report)
@@ -795,6 +822,11 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
             "training settings / the fixed-strength operator",
             list(bench_training.HEADER),
             bench_training.training_rows(report["training"]),
+        )
+    if "cache" in report:
+        print_table(
+            "compiled programs kept between runs: cold / warm process",
+            *bench_cache.cache_table(report["cache"]),
         )
     print(f"wrote {stem}.json and {stem}.md", file=sys.stderr)
     return 0

@@ -41,6 +41,7 @@ from datarax_ops.cli_input import (
     report_input_error,
     writable_file,
 )
+from datarax_ops import compile_cache
 
 DEFAULT_REPORT = "datarax-ops-report.html"
 TABLE_WIDTH = 200  # when stdout is not a terminal: one line per row, never wrapped
@@ -130,6 +131,7 @@ def verify_parser() -> argparse.ArgumentParser:
         help="skip the training settings' checks (strength ranges, shared channels, "
         "apply_prob; faster)",
     )
+    compile_cache.add_arguments(parser)
     return parser
 
 
@@ -256,6 +258,7 @@ def verify(argv: Sequence[str] | None = None, *, factory: Any = None) -> int:
         return report_input_error(VERIFY_PROG, error)
     modes, pictures, source = inputs.modes, inputs.pictures, inputs.source
     seed = secrets.randbelow(2**31) if args.seed is None else args.seed
+    compile_cache.enable_from_args(args, VERIFY_PROG)
 
     from rich.console import Console
     from rich.progress import Progress

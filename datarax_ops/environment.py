@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from datarax_ops.compile_cache import active_cache_dir
+
 PACKAGES = ("datarax-ops", "jax", "jaxlib", "flax", "numpy", "scipy", "matplotlib")
 """The distributions whose versions every report names."""
 
@@ -72,7 +74,9 @@ def environment() -> dict[str, Any]:
       ``python``, ``platform``, ``cpu_model`` (str); ``cpu_count``, ``cpus_usable``
       (int or None); ``backend`` (JAX's default backend); ``devices`` (list of
       ``str(device)``); ``device_kinds`` (``"8 x NVIDIA H200"``); ``versions``
-      (dict distribution -> version, :data:`PACKAGES`); ``git`` (str or None).
+      (dict distribution -> version, :data:`PACKAGES`); ``git`` (str or None);
+      ``compile_cache`` (the directory of JAX's persistent compilation cache, or None
+      when compiled programs are not kept: ``datarax_ops.compile_cache``).
     """
     import jax
 
@@ -89,7 +93,15 @@ def environment() -> dict[str, Any]:
         "device_kinds": device_kinds(device.device_kind for device in devices),
         "versions": {name: package_version(name) for name in PACKAGES},
         "git": git_revision(),
+        "compile_cache": active_cache_dir(),
     }
+
+
+def cache_text(directory: str | None) -> str:
+    """Whether compiled programs were kept between runs, and where."""
+    if directory is None:
+        return "off (every program compiled in this run)"
+    return f"on: {directory}"
 
 
 def as_text(info: dict[str, Any]) -> dict[str, str]:
@@ -103,5 +115,6 @@ def as_text(info: dict[str, Any]) -> dict[str, str]:
         "backend": info["backend"],
         "devices": info["device_kinds"],
         "git": info["git"] or "-",
+        "compile cache": cache_text(info.get("compile_cache")),
         **info["versions"],
     }

@@ -523,7 +523,7 @@ def run_checks(
         bench = [python, "-m", "datarax_ops.bench", "--modes", args.bench_modes]
         bench += ["--dtypes", "float32", "--shapes", args.bench_shapes]
         bench += ["--rounds", str(args.bench_rounds), "--case-budget", "10", "--ref-rounds", "0"]
-        bench += ["--records", "0", "--no-training"]  # only the op / copy goal is timed here
+        bench += ["--records", "0", "--no-training", "--no-cache-runs"]  # only op / copy here
         steps.run("bench", [*bench, "--out", bench_dir], STEP_LIMITS_S["bench"])
         for suffix in ("json", "md"):
             for found in pathlib.Path(bench_dir).glob(f"*.{suffix}"):

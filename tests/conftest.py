@@ -26,6 +26,7 @@ from types import ModuleType
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
+from datarax_ops import compile_cache
 from datarax_ops.conformance import stats as stats_kit
 
 settings.register_profile(
@@ -47,6 +48,12 @@ settings.register_profile(
     parent=settings.get_profile("ci"),
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
 )
+
+# The commands (verify, demo, bench) keep compiled programs in the user's cache by default;
+# the suite runs them in-process and in subprocesses, and must neither write into the real
+# home cache nor change JAX's configuration of the test process.  Tests of the cache set
+# their own temporary directory (flag or environment).
+os.environ[compile_cache.ENV_VAR] = "off"
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "thorough" if stats_kit.fresh_seeds() else "ci")
 settings.load_profile(PROFILE)

@@ -27,7 +27,7 @@ def test_environment_names_the_machine_and_every_version():
     assert info["backend"] and info["devices"] and info["cpu_model"]
     text = as_text(info)
     assert all(isinstance(value, str) and value for value in text.values())
-    for name in ("python", "cpu", "backend", "devices", "git", *PACKAGES):
+    for name in ("python", "cpu", "backend", "devices", "git", "compile cache", *PACKAGES):
         assert name in text, name
 
 

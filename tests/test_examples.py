@@ -39,9 +39,20 @@ def test_examples_exist():
 RUN_HERE = [path for path in EXAMPLES if path.name not in COVERED_ELSEWHERE]
 
 
+# Examples that keep their compiled programs (datarax_ops.enable_compile_cache()).
+KEEP_PROGRAMS = {"grain_pipeline.py", "datarax_pipeline.py"}
+
+
 @pytest.mark.parametrize("example", RUN_HERE, ids=[path.name for path in RUN_HERE])
-def test_example_runs(example: pathlib.Path):
+def test_example_runs(example: pathlib.Path, tmp_path: pathlib.Path):
     if example.name in NEEDS_MODULE:
         pytest.importorskip(NEEDS_MODULE[example.name])
     relative = example.relative_to(EXAMPLES_DIR.parent).as_posix()
-    run_python(f"import runpy; runpy.run_path({relative!r}, run_name='__main__')")
+    # the user's cache directory is a temporary one here, never the real home cache
+    run_python(
+        f"import runpy; runpy.run_path({relative!r}, run_name='__main__')",
+        XDG_CACHE_HOME=str(tmp_path),
+    )
+    kept = tmp_path / "datarax_ops" / "jax-compilation-cache"
+    programs = list(kept.iterdir()) if kept.is_dir() else []
+    assert bool(programs) == (example.name in KEEP_PROGRAMS), programs

@@ -2,7 +2,8 @@
 
 Layers, each importing only those at or below it (docs/design.md):
 
-0. ``reference`` (NumPy only), ``errors``, ``config``, ``_common``, ``stream``;
+0. ``reference`` (NumPy only), ``errors``, ``config``, ``_common``, ``stream``,
+   ``compile_cache``;
 1. ``poisson``, ``kernel``, ``buckets``;
 2. the mode modules ``noise``, ``dropout``;
 3. ``modes`` (the one list of modes);
@@ -32,6 +33,7 @@ LAYERS: dict[str, int] = {
     "config": 0,
     "_common": 0,
     "stream": 0,
+    "compile_cache": 0,
     "poisson": 1,
     "strengths": 1,
     "kernel": 1,
@@ -55,6 +57,7 @@ LAYERS: dict[str, int] = {
     "bench_records": 7,
     "bench_training": 7,
     "bench_kit": 7,
+    "bench_cache": 7,
     "accelerator_run": 7,
     "cli": 7,
     "cli_input": 7,

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from datarax_ops import compile_cache
 from datarax_ops.batch import Batch
 from datarax_ops.cli_input import (
     InputError,
@@ -339,6 +340,7 @@ def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespa
         metavar="PIXELS",
         help=f"shrink --image so its longer side is at most this ({DEFAULT_MAX_SIZE}; 0: never)",
     )
+    compile_cache.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -386,6 +388,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         inputs = demo_inputs(args)
     except InputError as error:
         return report_input_error(prog, error)
+    compile_cache.enable_from_args(args, prog)
     print(f"demo: {inputs.source}, seed {args.seed}")
     fig = gallery_figure(inputs.image, seed=args.seed)
     fig.savefig(inputs.out, dpi=100, facecolor="white")
