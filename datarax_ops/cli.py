@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from datarax_ops import compile_cache
 from datarax_ops.cli_input import (
     InputError,
     OneLineParser,
@@ -41,7 +42,6 @@ from datarax_ops.cli_input import (
     report_input_error,
     writable_file,
 )
-from datarax_ops import compile_cache
 
 DEFAULT_REPORT = "datarax-ops-report.html"
 TABLE_WIDTH = 200  # when stdout is not a terminal: one line per row, never wrapped

@@ -23,6 +23,7 @@ import pytest
 
 import datarax_ops
 from datarax_ops import bench, bench_cache, cli, compile_cache
+from datarax_ops.cli_input import InputError
 from datarax_ops.compile_cache import ENV_VAR, cache_setting, default_cache_dir
 from datarax_ops.conformance import gallery
 from datarax_ops.environment import as_text, cache_text
@@ -83,7 +84,7 @@ def test_every_command_takes_the_cache_flags(command: str):
         "bench": bench.parse_args,
     }[command]
     assert _cache_flags(parse) == [(None, False), ("/tmp/c", False), (None, True)]
-    with pytest.raises(SystemExit):  # one or the other
+    with pytest.raises(InputError, match="not allowed with"):  # one or the other
         parse(["--compile-cache", "/tmp/c", "--no-compile-cache"])
 
 
