@@ -232,7 +232,7 @@ class ChannelMaskPerPixel(dropout_modes.ChannelKernel):
     def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
         if len(element_shape) != 3:
             return super().draw(key, element_shape)
-        return {"keep_mask": dropout_modes.keep_decisions(self, key, tuple(element_shape))}
+        return dropout_modes.keep_decisions(self, key, tuple(element_shape))
 
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
         return dropout_modes._finish(
