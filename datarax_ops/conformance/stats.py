@@ -35,6 +35,12 @@ blob).  ``DATARAX_OPS_STATS_SCALE=k`` multiplies
 every sample size by ``k``: the detectable deviations quoted in the tests'
 docstrings shrink by ``sqrt(k)``.
 
+Power: ``mde_mean``, ``mde_proportion``, ``mde_two_proportions``,
+``mde_variance_ratio``, ``mde_ks``, ``mde_correlation`` and ``mde_multinomial_shift``
+give the smallest error a check catches at its ``alpha`` with power
+:data:`POWER` (0.9); ``python -m tests.power.table`` prints them for every check of
+the suite.  Every result records its sample size ``n``.
+
 Sizing: at ``alpha = 1e-5`` a two-sided z-type test detects a shift of
 ``(4.417 + 2.326) = 6.74`` standard errors with power 0.99; a chi-square test
 with 1 or 2 degrees of freedom needs a non-centrality of about 45 or 50; the
