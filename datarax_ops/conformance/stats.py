@@ -587,7 +587,7 @@ def mde_proportion(n: int, p: float, *, alpha: float = ALPHA, power: float = POW
     """Smallest absolute error of a probability ``p`` that :func:`assert_binomial` on ``n``
     trials catches (normal approximation with the null and the alternative's variances;
     the worse of an error up and down).  ``p`` in (0, 1)."""
-    n, p = _check_n(n), float(p)
+    trials, p = _check_n(n), float(p)
     if not 0.0 < p < 1.0:
         raise ValueError(f"p must be in (0, 1), got {p!r}")
     z_alpha = float(stats.norm.isf(_check_alpha(alpha) / 2.0))
@@ -598,8 +598,8 @@ def mde_proportion(n: int, p: float, *, alpha: float = ALPHA, power: float = POW
 
         def short(delta: float, sign: float = sign) -> float:
             q = p + sign * delta
-            null = z_alpha * math.sqrt(p * (1.0 - p) / n)
-            return null + z_power * math.sqrt(q * (1.0 - q) / n) - delta
+            null = z_alpha * math.sqrt(p * (1.0 - p) / trials)
+            return null + z_power * math.sqrt(q * (1.0 - q) / trials) - delta
 
         worst = max(worst, room if short(room) > 0 else _root(short, 0.0, room))
     return worst
