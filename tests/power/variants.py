@@ -23,6 +23,7 @@ from datarax_ops import dropout as dropout_modes
 from datarax_ops import noise as noise_modes
 from datarax_ops import stream, strengths
 from datarax_ops._common import clip, from_working, salt_pepper_values, to_working
+from datarax_ops.batch import metadata_of, with_data_like
 
 Array = jax.Array
 
@@ -263,12 +264,17 @@ class DropoutClipSkipped:
 # Wrong randomness (record indices)                                            #
 # --------------------------------------------------------------------------- #
 def _with_indices(operator: type, indices: Callable[[Any, Any, int], Array]) -> type:
-    """``operator`` whose records are numbered by ``indices`` (epoch 0, shard 0)."""
+    """``operator`` whose batches' records are numbered by ``indices(op, batch, size)``
+    (epoch 0, shard 0) instead of by their metadata or the record counter."""
 
     class Wrong(operator):  # type: ignore[misc, valid-type]
-        def _batch_identities(self, batch: Any, batch_size: int) -> Array:
-            index = indices(self, batch, batch_size)
-            return stream.identity_words(0, 0, index)
+        def apply_batch(self, batch: Any, stats: Any = None) -> Any:
+            if not self.stochastic or batch.batch_size == 0:
+                return super().apply_batch(batch, stats)
+            index = indices(self, batch, batch.batch_size)
+            identities = stream.identity_words(0, 0, jnp.asarray(index, jnp.uint32))
+            data = self._apply_records(batch.data.get_value(), identities)
+            return with_data_like(batch, data)
 
     Wrong.__name__ = operator.__name__
     return Wrong
@@ -300,10 +306,14 @@ def _ignores_metadata(op: Any, batch: Any, size: int) -> Array:
 
 def _ignores_epoch_and_shard(op: Any, batch: Any, size: int) -> Array:
     """Metadata indices only: the same index in another epoch or shard repeats its noise."""
-    metadata = batch._metadata_list.get_value()
+    metadata = metadata_of(batch)
     if not metadata or metadata[0] is None:
         return _ignores_metadata(op, batch, size)
-    return jnp.asarray([int(m.index) for m in metadata], jnp.uint32)
+    return jnp.asarray([int(_index(m)) for m in metadata], jnp.uint32)
+
+
+def _index(metadata: Any) -> Any:
+    return metadata["index"] if isinstance(metadata, dict) else metadata.index
 
 
 # --------------------------------------------------------------------------- #
