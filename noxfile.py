@@ -17,7 +17,11 @@ device_packages  scripts/accelerator_run.py as the GPU machine runs it, on the C
            with 0 failures: cut at its time limit on 2 cores).  ~12 minutes
 matrix     the same suite on Python 3.11, 3.12 and 3.13 (pyenv's interpreters)
 stats      the statistical checks again with 8x samples, fresh seeds, more examples
-power      the suite against deliberately wrong operators; prints the rejection table
+power      every deliberately wrong operator against the statistical tests alone (the
+           law-keeping ones against the exact tests); prints the rejection table and
+           the power table (check, n, alpha, smallest error caught)
+power_slice  one wrong variant per mode and one for the training settings against the
+           statistical tests alone (a few minutes; queued by tests, so CI runs it)
 gpu        the suite on an accelerator backend; skips cleanly without one
 lint       ruff check + ruff format --check
 docs       the Sphinx site (MyST pages, API reference from the docstrings) into
@@ -168,6 +172,7 @@ def tests(session: nox.Session) -> None:
     reference, the API, datarax 0.1.4's messages and stage call.  CI runs this one.
 
     Then queues ``slow`` (the tests marked slow: processes, whole commands),
+    ``power_slice`` (wrong variants that the statistics alone must reject),
     ``datarax_latest`` (the datarax tests against datarax 0.1.17 on Python 3.12),
     ``docs`` (the site, warnings as errors) and ``device_packages`` (the accelerator
     command on the GPU machine's packages, Python 3.12). Where no Python 3.12 is found
@@ -176,6 +181,7 @@ def tests(session: nox.Session) -> None:
     """
     _fast_suite(session)
     session.notify("slow")
+    session.notify("power_slice")
     session.notify("datarax_latest")
     session.notify("docs")
     session.notify("device_packages")
@@ -327,10 +333,22 @@ def stats(session: nox.Session) -> None:
 
 @nox.session
 def power(session: nox.Session) -> None:
-    """Runs the suite against every wrong variant; fails if any survives."""
-    _install(session, "test")
+    """Every law-changing variant against the statistical tests alone (a rejection is a
+    ``StatCheckError``), the others against the exact tests; then the power table.  Fails
+    if a variant is not rejected or a run errs.  ``-- NAME ...`` runs some variants."""
+    _install(session, "test", "verify")
     _install_seed_datarax(session)
-    session.run("python", "-m", "tests.power.run", *session.posargs, env={"JAX_PLATFORMS": "cpu"})
+    env = SEED_DATARAX_ENV  # the exact variants include datarax 0.1.4's stage call
+    session.run("python", "-m", "tests.power.table", env=env)
+    session.run("python", "-m", "tests.power.run", "--exact", *session.posargs, env=env)
+
+
+@nox.session
+def power_slice(session: nox.Session) -> None:
+    """One law-changing variant per mode and one for the training settings, each against
+    its mode's statistical tests alone (``tests/power/run.py``'s SLICE)."""
+    _install(session, "test", "verify")
+    session.run("python", "-m", "tests.power.run", "--slice", env={"JAX_PLATFORMS": "cpu"})
 
 
 @nox.session

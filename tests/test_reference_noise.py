@@ -11,6 +11,8 @@ by tiling the image (the noise modes act value by value) to about
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from datarax_ops.reference.config import NoiseOperatorConfig
@@ -26,6 +28,7 @@ from datarax_ops.conformance.stats import (
     assert_normal_mean,
     assert_normal_variance,
     assert_poisson_counts,
+    assert_poisson_variance,
     rng_for,
     scaled,
     tiled,
@@ -33,6 +36,8 @@ from datarax_ops.conformance.stats import (
 from tests.strategies import element_shapes, images, lam_scales, log_uniform, noise_configs
 
 N = 20_000
+N_LAM_SCALE = 160_000  # values per lam_scale (a 3% variance error caught from lam = 0.5)
+N_PROBABILITY = 800_000  # values of the fixed-size probability check (3% of 0.05 caught)
 SEEDS = st.integers(0, 2**32 - 1)
 _RNG = np.random.default_rng(20240611)
 UNIT_IMAGE = _RNG.uniform(0.0, 1.0, (16, 16, 3))  # fixed images for the @example cases
@@ -390,25 +395,43 @@ def test_poisson_random_images_probability_integral_transform(config, image, see
 
 
 @pytest.mark.stats
+def test_salt_pepper_probabilities_at_full_size():
+    """salt_prob 0.05, pepper_prob 0.10 on 800000 values (the Hypothesis examples above
+    use 20000): chi-square GOF at 1e-5 catches salt_prob off by 0.0014 (2.9%) and
+    pepper_prob by 0.0020 (2.0%) with power 0.9."""
+    config = _sp(0.05, 0.10)
+    big = np.full((scaled(N_PROBABILITY),), 0.5)
+    rng = rng_for("test_salt_pepper_probabilities_at_full_size")
+    out = reference.apply(config, big, reference.draw(config, rng, big.shape))
+    counts = [np.sum(out == 1.0), np.sum(out == 0.0), np.sum(out == 0.5)]
+    other = big.size - sum(counts)
+    assert_chisquare_gof(
+        [*counts, other], [0.05, 0.10, 0.85, 0.0], what="salt/pepper/unchanged at 800000 values"
+    )
+
+
+@pytest.mark.stats
 @pytest.mark.parametrize(("x", "scale"), [(0.5, 1.0), (128.0, 255.0)])
 def test_poisson_larger_lam_scale_gives_less_noise(x, scale):
     """The seed's own formula wins over its wording: variance is ``x * s / lam_scale``.
 
     (The seed page says "higher = more noise"; ``Poisson(x * lam) / lam`` has
-    variance ``x / lam``.)  n = 20000 per lam_scale: the sample variance's
-    standard error is under 1.5% and its tolerance 15%, the mean's under 1%
-    and its tolerance 10%: a false alarm is below 1e-12.  Detects a variance
-    off by 20% (and lam_scale applied the wrong way round: a factor 100).
+    variance ``x / lam``.)  n = 160000 per lam_scale (lam = 0.5, 5, 50): 2 checks
+    at 1e-5 each, the mean (z-test) and the variance (``assert_poisson_variance``),
+    which catches a variance (a lam_scale) off by 2.9% at lam = 0.5 and 2.2% or less
+    from lam = 5 on, with power 0.9 (lam_scale applied the wrong way round: a factor 100).
     """
-    image = np.full((scaled(N),), x)
+    image = np.full((scaled(N_LAM_SCALE),), x)
     rng = rng_for(f"test_poisson_larger_lam_scale_gives_less_noise/{x}")
     variances = []
     for lam_scale in (1.0, 10.0, 100.0):
         config = _config(mode="poisson", lam_scale=lam_scale, clip_range=None)
         out = reference.apply(config, image, reference.draw(config, rng, image.shape))
         variances.append(out.var())
-        assert out.var() == pytest.approx(x * scale / lam_scale, rel=0.15)
-        assert out.mean() == pytest.approx(x, rel=0.1)
+        step = scale / lam_scale  # the output value of one count
+        what = f"poisson x={x}, lam_scale={lam_scale}"
+        assert_normal_mean(out, x, math.sqrt(x * step), what=f"mean of {what}")
+        assert_poisson_variance(out, x, step, what=f"variance of {what}")
     assert variances[0] > variances[1] > variances[2]
 
 

@@ -9,6 +9,7 @@ hypothesis are uniform, so a check's false-alarm rate is its ``alpha``.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -160,7 +161,79 @@ def test_results_are_recorded_and_error_message():
     message = str(err)
     assert message.startswith("binomial rejected loaded coin: p=")
     assert f"< alpha={ALPHA:.1g}" in message
-    assert "(statistic=0.9)" in message
+    assert "(statistic=0.9, n=100)" in message
+    assert err.result.n == 100 and ok.n == 100
+
+
+def test_power_helpers_match_a_simulation():
+    """The stated MDEs are what the checks catch: an error of exactly the MDE is rejected
+    in about 90% of 400 simulated runs (binomial 0.8 to 0.97 allowed), at alpha = 1e-3 so
+    that the simulation is cheap; the closed forms match their known values."""
+    alpha, runs = 1e-3, 400
+    before = len(stats_kit.RESULTS)
+    rng = np.random.default_rng(2024)
+    n, p = 20_000, 0.1
+    delta = stats_kit.mde_proportion(n, p, alpha=alpha)
+    rejected = sum(
+        stats_kit.collect(
+            assert_binomial, rng.binomial(n, p + delta), n, p, what="mde", alpha=alpha
+        ).rejected
+        for _ in range(runs)
+    )
+    assert 0.8 * runs <= rejected <= 0.97 * runs, rejected
+    ratio = stats_kit.mde_variance_ratio(5_000, alpha=alpha)
+    rejected = sum(
+        stats_kit.collect(
+            stats_kit.assert_normal_variance,
+            rng.normal(0.0, math.sqrt(1.0 + ratio), 5_000),
+            1.0,
+            what="mde",
+            alpha=alpha,
+        ).rejected
+        for _ in range(runs)
+    )
+    assert 0.8 * runs <= rejected <= 0.97 * runs, rejected
+    shift = stats_kit.mde_mean(5_000, 1.0, alpha=alpha)
+    rejected = sum(
+        stats_kit.collect(
+            stats_kit.assert_normal_mean,
+            rng.normal(shift, 1.0, 5_000),
+            0.0,
+            1.0,
+            what="mde",
+            alpha=alpha,
+        ).rejected
+        for _ in range(runs)
+    )
+    assert 0.8 * runs <= rejected <= 0.97 * runs, rejected
+    assert stats_kit.chisquare_noncentrality(1) == pytest.approx(
+        (stats.norm.isf(0.5e-5) + stats.norm.ppf(0.9)) ** 2, rel=0.01
+    )
+    assert (
+        stats_kit.mde_ks(10_000)
+        < stats_kit.mde_ks(2_500)
+        == pytest.approx(2 * stats_kit.mde_ks(10_000))
+    )
+    with pytest.raises(ValueError, match="p must be in"):
+        stats_kit.mde_proportion(100, 1.0)
+    del stats_kit.RESULTS[before:]  # simulations at 1e-3, not checks of the suite
+
+
+def test_ks_mde_is_conservative():
+    """A CDF error of the stated KS MDE (a uniform law shifted by it) is caught in at
+    least 90% of 200 runs (alpha 1e-3)."""
+    alpha, n = 1e-3, 4_000
+    before = len(stats_kit.RESULTS)
+    shift = stats_kit.mde_ks(n, alpha=alpha)
+    rng = np.random.default_rng(7)
+    rejected = sum(
+        stats_kit.collect(
+            assert_ks_1samp, rng.random(n) + shift, stats.uniform.cdf, what="mde", alpha=alpha
+        ).rejected
+        for _ in range(200)
+    )
+    del stats_kit.RESULTS[before:]  # simulations at 1e-3, not checks of the suite
+    assert rejected >= 0.9 * 200, rejected
 
 
 def test_alpha_is_validated():

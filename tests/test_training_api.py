@@ -7,9 +7,12 @@ settings through ``apply`` (params or a record key), ``apply_batch``, the grain
 transform and every batch path, the defaults unchanged, the compiled draws'
 laws (strengths ~ their law, applied records ~ Binomial), bit-exact pass-through,
 shared channels, and the errors a caller can meet.  Statistical checks run at the
-kit's ``ALPHA`` (1e-5) with fixed seeds: 5 KS checks (one per ranged mode, 4000
-records: a shift of the law's CDF by 0.06 is caught with power 0.99) and 5
-binomial checks (4000 records: a shift of ``apply_prob`` by 0.035).
+kit's ``ALPHA`` (1e-5) with fixed seeds on 32768 records (``STATS_RECORDS``), with
+power 0.9: 6 KS checks of the strengths (a CDF error of 0.017: a range narrowed by
+5% at each end, or an end off by 3%), 5 binomial checks of the apply decisions (an
+``apply_prob`` of 0.7 off by 0.0144, 2.1%), 2 binomial checks (probability 0) of the
+shared channels and 3 correlation checks of each strength against the record's first
+value level (a correlation of 0.031).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from scipy import stats
 
 import datarax_ops as dx
 from datarax_ops import reference
-from datarax_ops.conformance.stats import assert_binomial, assert_ks_1samp
+from datarax_ops.conformance.stats import assert_binomial, assert_ks_1samp, assert_uncorrelated
 from tests.factory import (
     TRAINING_APPLY_PROB,
     batch_of,
@@ -39,7 +42,7 @@ from tests.test_pipeline_reproduced import assert_reproduced
 
 MODE_NAMES = [mode.name for mode in dx.MODES]
 IMAGES = np.random.default_rng(17).random((12, 6, 5, 3), dtype=np.float32)
-STATS_RECORDS = 4000
+STATS_RECORDS = 32_768  # records of every statistical check here (see the module docstring)
 
 
 def _element(params: dict, i: int) -> dict:
@@ -145,6 +148,47 @@ def test_compiled_strengths_follow_their_law(mode):
             stats.loguniform(low, high) if scalar == "lam_scale" else stats.uniform(low, high - low)
         )
         assert_ks_1samp(drawn, law.cdf, what=f"{mode} {scalar} ~ its law on [{low}, {high}]")
+
+
+@pytest.mark.stats
+@pytest.mark.parametrize("mode", PER_CHANNEL_MODES)
+def test_compiled_shared_channels_never_differ(mode):
+    """``per_channel=False``: the pixels whose channels got different draws number
+    Binomial(pixels, 0) (``generate_random_params``; one such pixel fails with p = 0)."""
+    config = training_config(mode)
+    params = make_operator(config).generate_random_params(
+        jax.random.key(13), {"image": (STATS_RECORDS, 2, 2, 3)}
+    )
+    values = np.asarray(params[reference.mode_of(config).params_key])
+    differ = np.any(values != values[..., :1], axis=-1)
+    assert_binomial(
+        int(differ.sum()), differ.size, 0.0, what=f"{mode} pixels with unshared channels"
+    )
+
+
+def _first_value_level(mode: str, config, params: dict) -> np.ndarray:
+    """Each record's first per-value draw, as a level comparable across records (gaussian:
+    the noise over the record's std; salt_pepper and poisson: the uniform level)."""
+    values = np.asarray(params[reference.mode_of(config).params_key], np.float64)
+    first = values.reshape(values.shape[0], -1)[:, 0]
+    if mode == "gaussian":
+        return (first - config.noise_mean) / np.asarray(params["noise_std"], np.float64)
+    return first
+
+
+@pytest.mark.stats
+@pytest.mark.parametrize("mode", ["gaussian", "salt_pepper", "poisson"])
+def test_compiled_strengths_are_independent_of_the_values(mode):
+    """Each drawn strength is uncorrelated with the record's first value level (ranks;
+    ``generate_random_params``): strengths come from the record words, not the values'."""
+    config = training_config(mode)
+    params = make_operator(config).generate_random_params(
+        jax.random.key(14), {"image": (STATS_RECORDS, 2, 2, 3)}
+    )
+    first = stats.rankdata(_first_value_level(mode, config, params))
+    for _, scalar in RANGE_FIELDS[mode]:
+        drawn = stats.rankdata(np.asarray(params[scalar], np.float64))
+        assert_uncorrelated(drawn, first, what=f"{mode} {scalar} and the first value level")
 
 
 @pytest.mark.stats

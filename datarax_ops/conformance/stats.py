@@ -35,6 +35,12 @@ blob).  ``DATARAX_OPS_STATS_SCALE=k`` multiplies
 every sample size by ``k``: the detectable deviations quoted in the tests'
 docstrings shrink by ``sqrt(k)``.
 
+Power: ``mde_mean``, ``mde_proportion``, ``mde_two_proportions``,
+``mde_variance_ratio``, ``mde_ks``, ``mde_correlation`` and ``mde_multinomial_shift``
+give the smallest error a check catches at its ``alpha`` with power
+:data:`POWER` (0.9); ``python -m tests.power.table`` prints them for every check of
+the suite.  Every result records its sample size ``n``.
+
 Sizing: at ``alpha = 1e-5`` a two-sided z-type test detects a shift of
 ``(4.417 + 2.326) = 6.74`` standard errors with power 0.99; a chi-square test
 with 1 or 2 degrees of freedom needs a non-centrality of about 45 or 50; the
@@ -169,6 +175,7 @@ class CheckResult:
     pvalue: float
     alpha: float
     test: str = ""  # the pytest node that ran it (set by conftest)
+    n: int = 0  # the sample size: values, trials, pairs (two samples: the smaller)
 
     @property
     def rejected(self) -> bool:
@@ -182,7 +189,7 @@ class StatCheckError(AssertionError):
         self.result = result
         super().__init__(
             f"{result.check} rejected {result.what}: p={result.pvalue:.3g} < "
-            f"alpha={result.alpha:.1g} (statistic={result.statistic:.6g})"
+            f"alpha={result.alpha:.1g} (statistic={result.statistic:.6g}, n={result.n})"
         )
 
 
@@ -197,7 +204,9 @@ def _check_alpha(alpha: float) -> float:
     return alpha
 
 
-def _finish(check: str, what: str, statistic: float, pvalue: float, alpha: float) -> CheckResult:
+def _finish(
+    check: str, what: str, statistic: float, pvalue: float, alpha: float, n: int
+) -> CheckResult:
     pvalue = float(pvalue)
     if math.isnan(pvalue):
         pvalue = 0.0  # a statistic that cannot be computed is a failure, not a pass
@@ -208,6 +217,7 @@ def _finish(check: str, what: str, statistic: float, pvalue: float, alpha: float
         pvalue=min(max(pvalue, 0.0), 1.0),
         alpha=alpha,
         test=current_test,
+        n=int(n),
     )
     RESULTS.append(result)
     if result.rejected:
@@ -253,10 +263,10 @@ def assert_ks_1samp(
     alpha = _check_alpha(alpha)
     values = _sample(sample)
     if not np.all(np.isfinite(values)):
-        return _finish("ks_1samp", what, math.inf, 0.0, alpha)
+        return _finish("ks_1samp", what, math.inf, 0.0, alpha, values.size)
     cdf_fn = cdf.cdf if hasattr(cdf, "cdf") else cdf
     res = stats.ks_1samp(values, cdf_fn)
-    return _finish("ks_1samp", what, res.statistic, res.pvalue, alpha)
+    return _finish("ks_1samp", what, res.statistic, res.pvalue, alpha, values.size)
 
 
 def assert_ks_2samp(a: Any, b: Any, *, what: str, alpha: float = ALPHA) -> CheckResult:
@@ -264,9 +274,9 @@ def assert_ks_2samp(a: Any, b: Any, *, what: str, alpha: float = ALPHA) -> Check
     alpha = _check_alpha(alpha)
     xa, xb = _sample(a, "a"), _sample(b, "b")
     if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(xb))):
-        return _finish("ks_2samp", what, math.inf, 0.0, alpha)
+        return _finish("ks_2samp", what, math.inf, 0.0, alpha, min(xa.size, xb.size))
     res = stats.ks_2samp(xa, xb)
-    return _finish("ks_2samp", what, res.statistic, res.pvalue, alpha)
+    return _finish("ks_2samp", what, res.statistic, res.pvalue, alpha, min(xa.size, xb.size))
 
 
 def assert_normal_mean(
@@ -279,8 +289,8 @@ def assert_normal_mean(
         raise ValueError(f"std must be > 0, got {std!r}")
     z = (values.mean() - mean) / (std / math.sqrt(values.size))
     if not math.isfinite(z):
-        return _finish("normal_mean", what, math.inf, 0.0, alpha)
-    return _finish("normal_mean", what, z, 2.0 * stats.norm.sf(abs(z)), alpha)
+        return _finish("normal_mean", what, math.inf, 0.0, alpha, values.size)
+    return _finish("normal_mean", what, z, 2.0 * stats.norm.sf(abs(z)), alpha, values.size)
 
 
 def assert_normal_variance(
@@ -297,9 +307,9 @@ def assert_normal_variance(
     dof = values.size - 1
     statistic = dof * values.var(ddof=1) / variance
     if not math.isfinite(statistic):
-        return _finish("normal_variance", what, math.inf, 0.0, alpha)
+        return _finish("normal_variance", what, math.inf, 0.0, alpha, values.size)
     pvalue = 2.0 * min(stats.chi2.cdf(statistic, dof), stats.chi2.sf(statistic, dof))
-    return _finish("normal_variance", what, statistic, pvalue, alpha)
+    return _finish("normal_variance", what, statistic, pvalue, alpha, values.size)
 
 
 def assert_uncorrelated(x: Any, y: Any, *, what: str, alpha: float = ALPHA) -> CheckResult:
@@ -317,15 +327,42 @@ def assert_uncorrelated(x: Any, y: Any, *, what: str, alpha: float = ALPHA) -> C
     if a.shape != b.shape:
         raise ValueError(f"x has {a.size} values, y {b.size}")
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        return _finish("uncorrelated", what, math.inf, 0.0, alpha)
+        return _finish("uncorrelated", what, math.inf, 0.0, alpha, a.size)
     da, db = a - a.mean(), b - b.mean()
     denominator = math.sqrt(float(np.dot(da, da)) * float(np.dot(db, db)))
     if denominator == 0.0:
-        return _finish("uncorrelated", what, math.nan, 0.0, alpha)
+        return _finish("uncorrelated", what, math.nan, 0.0, alpha, a.size)
     r = min(max(float(np.dot(da, db)) / denominator, -1.0), 1.0)
     dof = a.size - 2
     t = r * math.sqrt(dof / max(1.0 - r * r, 1e-300))
-    return _finish("uncorrelated", what, r, 2.0 * stats.t.sf(abs(t), dof), alpha)
+    return _finish("uncorrelated", what, r, 2.0 * stats.t.sf(abs(t), dof), alpha, a.size)
+
+
+def assert_poisson_variance(
+    sample: Any, mean: float, step: float, *, what: str, alpha: float = ALPHA
+) -> CheckResult:
+    """Two-sided z-test that ``sample = step * K``, ``K ~ Poisson(mean / step)``, has
+    variance ``mean * step`` (shot noise: ``step = s / lam_scale``).
+
+    The test statistic is the mean of ``(v - mean)^2`` (the mean is known), whose
+    standard deviation per value is ``step^2 sqrt(lam + 2 lam^2)`` with
+    ``lam = mean / step`` (the Poisson fourth central moment ``lam + 3 lam^2``).
+    A relative variance error of ``r`` is caught (power 0.9) when
+    ``r > 5.70 sqrt(lam + 2 lam^2) / (lam sqrt(n))``: 2.5% for ``lam >= 4`` at
+    ``n = 200000``.
+    """
+    alpha = _check_alpha(alpha)
+    values = _sample(sample)
+    mean, step = float(mean), float(step)
+    if not (mean > 0 and step > 0):
+        raise ValueError(f"mean and step must be > 0, got {mean!r} and {step!r}")
+    lam = mean / step
+    squared = (values - mean) ** 2
+    spread = step**2 * math.sqrt(lam + 2.0 * lam**2) / math.sqrt(values.size)
+    z = (squared.mean() - mean * step) / spread
+    if not math.isfinite(z):
+        return _finish("poisson_variance", what, math.inf, 0.0, alpha, values.size)
+    return _finish("poisson_variance", what, z, 2.0 * stats.norm.sf(abs(z)), alpha, values.size)
 
 
 # --------------------------------------------------------------------------- #
@@ -409,7 +446,7 @@ def assert_chisquare_gof(
     if observed.sum() == 0:
         raise ValueError("observed_counts are all zero: nothing to test")
     statistic, pvalue = _chisquare_gof(observed, probs / probs.sum(), min_expected)
-    return _finish("chisquare_gof", what, statistic, pvalue, alpha)
+    return _finish("chisquare_gof", what, statistic, pvalue, alpha, observed.sum())
 
 
 def assert_chisquare_homogeneity(
@@ -442,12 +479,12 @@ def assert_chisquare_homogeneity(
     pooled_a, _ = _pool_ordered(a[keep], columns[keep], column_needed)
     pooled_b, _ = _pool_ordered(b[keep], columns[keep], column_needed)
     if pooled_a.size < 2:
-        return _finish("chisquare_homogeneity", what, 0.0, 1.0, alpha)
+        return _finish("chisquare_homogeneity", what, 0.0, 1.0, alpha, rows.min())
     table = np.vstack([pooled_a, pooled_b])
     expected = np.outer(rows, table.sum(axis=0)) / total
     statistic = float(np.sum((table - expected) ** 2 / expected))
     pvalue = float(stats.chi2.sf(statistic, table.shape[1] - 1))
-    return _finish("chisquare_homogeneity", what, statistic, pvalue, alpha)
+    return _finish("chisquare_homogeneity", what, statistic, pvalue, alpha, rows.min())
 
 
 def assert_binomial(
@@ -464,13 +501,13 @@ def assert_binomial(
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must be in [0, 1], got {p!r}")
     if n == 0:
-        return _finish("binomial", what, 0.0, 1.0, alpha)
+        return _finish("binomial", what, 0.0, 1.0, alpha, n)
     if p == 0.0 or p == 1.0:
         expected = 0 if p == 0.0 else n
         mismatch = abs(k - expected)
-        return _finish("binomial", what, k / n, 1.0 if mismatch == 0 else 0.0, alpha)
+        return _finish("binomial", what, k / n, 1.0 if mismatch == 0 else 0.0, alpha, n)
     res = stats.binomtest(k, n, p, alternative="two-sided")
-    return _finish("binomial", what, k / n, res.pvalue, alpha)
+    return _finish("binomial", what, k / n, res.pvalue, alpha, n)
 
 
 def assert_poisson_counts(
@@ -492,21 +529,151 @@ def assert_poisson_counts(
         raise ValueError(f"lam must be finite and >= 0, got {lam!r}")
     finite = np.all(np.isfinite(values))
     if not finite or np.any(values < 0) or np.any(values != np.round(values)):
-        return _finish("poisson_counts", what, math.inf, 0.0, alpha)
+        return _finish("poisson_counts", what, math.inf, 0.0, alpha, values.size)
     if lam == 0.0:
         nonzero = int(np.count_nonzero(values))
-        return _finish("poisson_counts", what, nonzero, 1.0 if nonzero == 0 else 0.0, alpha)
+        return _finish(
+            "poisson_counts", what, nonzero, 1.0 if nonzero == 0 else 0.0, alpha, values.size
+        )
     dist = stats.poisson(lam)
     cap = int(dist.isf(1e-15)) + 1  # mass above the cap is < 1e-15: the tail bin
     ks = np.arange(cap + 1)
     observed = np.bincount(np.minimum(values, cap + 1).astype(np.int64), minlength=cap + 2)
     probs = np.concatenate([dist.pmf(ks), [dist.sf(cap)]])
     statistic, pvalue = _chisquare_gof(observed.astype(np.float64), probs / probs.sum(), 5.0)
-    return _finish("poisson_counts", what, statistic, pvalue, alpha)
+    return _finish("poisson_counts", what, statistic, pvalue, alpha, values.size)
+
+
+# --------------------------------------------------------------------------- #
+# Power: the smallest error each check catches                                  #
+# --------------------------------------------------------------------------- #
+POWER: float = 0.9
+"""The power at which :func:`mde_proportion` and the other ``mde_*`` functions state the
+minimal detectable effect (MDE): an error of that size is caught with probability 0.9."""
+
+
+def _z_sum(alpha: float, power: float) -> float:
+    """``z(1 - alpha/2) + z(power)``: standard errors a two-sided z-test needs (5.70 at
+    ``alpha = 1e-5``, power 0.9)."""
+    return float(stats.norm.isf(_check_alpha(alpha) / 2.0) + stats.norm.ppf(_check_power(power)))
+
+
+def _check_power(power: float) -> float:
+    power = float(power)
+    if not 0.5 <= power < 1.0:
+        raise ValueError(f"power must be in [0.5, 1), got {power!r}")
+    return power
+
+
+def _check_n(n: float) -> float:
+    if not n >= 2:
+        raise ValueError(f"n must be at least 2, got {n!r}")
+    return float(n)
+
+
+def mde_mean(n: int, sd: float, *, alpha: float = ALPHA, power: float = POWER) -> float:
+    """Smallest shift of a mean that :func:`assert_normal_mean` catches: ``(z(1 - alpha/2)
+    + z(power)) sd / sqrt(n)`` for ``n`` values of standard deviation ``sd``."""
+    return _z_sum(alpha, power) * float(sd) / math.sqrt(_check_n(n))
+
+
+def mde_correlation(n: int, *, alpha: float = ALPHA, power: float = POWER) -> float:
+    """Smallest correlation :func:`assert_uncorrelated` catches on ``n`` pairs (small rho:
+    ``sqrt(n) r`` is about N(sqrt(n) rho, 1))."""
+    return _z_sum(alpha, power) / math.sqrt(_check_n(n))
+
+
+def mde_proportion(n: int, p: float, *, alpha: float = ALPHA, power: float = POWER) -> float:
+    """Smallest absolute error of a probability ``p`` that :func:`assert_binomial` on ``n``
+    trials catches (normal approximation with the null and the alternative's variances;
+    the worse of an error up and down).  ``p`` in (0, 1)."""
+    trials, p = _check_n(n), float(p)
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p must be in (0, 1), got {p!r}")
+    z_alpha = float(stats.norm.isf(_check_alpha(alpha) / 2.0))
+    z_power = float(stats.norm.ppf(_check_power(power)))
+    worst = 0.0
+    for sign in (1.0, -1.0):
+        room = (1.0 - p) if sign > 0 else p  # the largest error possible this way
+
+        def short(delta: float, sign: float = sign) -> float:
+            q = p + sign * delta
+            null = z_alpha * math.sqrt(p * (1.0 - p) / trials)
+            return null + z_power * math.sqrt(q * (1.0 - q) / trials) - delta
+
+        worst = max(worst, room if short(room) > 0 else _root(short, 0.0, room))
+    return worst
+
+
+def mde_two_proportions(
+    n_a: int, n_b: int, p: float, *, alpha: float = ALPHA, power: float = POWER
+) -> float:
+    """Smallest difference of two probabilities near ``p`` that a 2 x 2
+    :func:`assert_chisquare_homogeneity` on ``n_a`` and ``n_b`` trials catches."""
+    spread = math.sqrt(p * (1.0 - p) * (1.0 / _check_n(n_a) + 1.0 / _check_n(n_b)))
+    return _z_sum(alpha, power) * spread
+
+
+def mde_variance_ratio(n: int, *, alpha: float = ALPHA, power: float = POWER) -> float:
+    """Smallest relative variance error ``r - 1`` (``r`` = true / stated variance, the worse
+    of up and down) that :func:`assert_normal_variance` catches on ``n`` normal values:
+    exact, ``(n - 1) s^2 / v ~ r chi2(n - 1)``.  A standard deviation error is
+    ``sqrt(1 + that) - 1``, about half."""
+    dof = _check_n(n) - 1.0
+    alpha, power = _check_alpha(alpha), _check_power(power)
+    up = stats.chi2.isf(alpha / 2.0, dof) / stats.chi2.ppf(1.0 - power, dof)
+    down = stats.chi2.ppf(alpha / 2.0, dof) / stats.chi2.isf(1.0 - power, dof)
+    return float(max(up - 1.0, 1.0 - down))
+
+
+def mde_ks(n: float, *, alpha: float = ALPHA, power: float = POWER) -> float:
+    """Smallest sup-distance ``D`` between the true and the stated CDF that a
+    Kolmogorov-Smirnov test on ``n`` values catches: ``(c(alpha) + z(power) / 2) / sqrt(n)``,
+    with ``c(alpha)`` the asymptotic Kolmogorov critical value (2.47 at 1e-5) and the
+    empirical CDF's error at the worst point at most ``1 / (2 sqrt(n))`` in standard
+    deviation (conservative).  Two samples of ``n`` and ``m``: pass ``n m / (n + m)``."""
+    n = _check_n(n)
+    critical = float(stats.kstwobign.isf(_check_alpha(alpha)))
+    return (critical + float(stats.norm.ppf(_check_power(power))) / 2.0) / math.sqrt(n)
+
+
+def chisquare_noncentrality(df: int, *, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The non-centrality a chi-square test with ``df`` degrees of freedom needs to reject
+    with probability ``power`` at level ``alpha`` (32.5 at df 1, 35.8 at df 2, for 1e-5
+    and 0.9)."""
+    if not df >= 1:
+        raise ValueError(f"df must be at least 1, got {df!r}")
+    critical = stats.chi2.isf(_check_alpha(alpha), df)
+    target = _check_power(power)
+    return _root(lambda lam: float(stats.ncx2.sf(critical, df, lam)) - target, 1e-9, 1e4)
+
+
+def mde_multinomial_shift(
+    n: int,
+    p_from: float,
+    p_to: float,
+    *,
+    df: int,
+    alpha: float = ALPHA,
+    power: float = POWER,
+) -> float:
+    """Smallest probability ``delta`` moved from a category of probability ``p_from`` to one
+    of ``p_to`` that a chi-square goodness of fit with ``df`` degrees of freedom on ``n``
+    values catches: ``n delta^2 (1 / p_from + 1 / p_to)`` reaches
+    :func:`chisquare_noncentrality`."""
+    needed = chisquare_noncentrality(df, alpha=alpha, power=power)
+    return math.sqrt(needed / (_check_n(n) * (1.0 / p_from + 1.0 / p_to)))
+
+
+def _root(f: Callable[[float], float], low: float, high: float) -> float:
+    from scipy.optimize import brentq
+
+    return float(brentq(f, low, high, xtol=1e-12, rtol=1e-10))
 
 
 __all__ = [
     "ALPHA",
+    "POWER",
     "RESULTS",
     "CheckResult",
     "StatCheckError",
@@ -518,9 +685,18 @@ __all__ = [
     "assert_normal_mean",
     "assert_normal_variance",
     "assert_poisson_counts",
+    "assert_poisson_variance",
     "assert_uncorrelated",
+    "chisquare_noncentrality",
     "collect",
     "fresh_seeds",
+    "mde_correlation",
+    "mde_ks",
+    "mde_mean",
+    "mde_multinomial_shift",
+    "mde_proportion",
+    "mde_two_proportions",
+    "mde_variance_ratio",
     "rng_for",
     "scaled",
     "seed_for",
