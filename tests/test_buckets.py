@@ -37,6 +37,9 @@ from datarax_ops.kernel import TRACE_COUNTS, element_programs
 from tests.factory import make_operator, training_settings
 from tests.test_pipeline_reproduced import _config, assert_reproduced
 
+# Long (minutes of compiling on 2 cores): `nox -s slow`, which `tests` queues, so CI runs it.
+pytestmark = pytest.mark.slow
+
 # The grain transform's tests take the ``grain_transform`` fixture (tests/conftest.py):
 # without grain only they skip, naming it; the buckets' own tests run everywhere.
 

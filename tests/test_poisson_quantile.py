@@ -56,6 +56,9 @@ from datarax_ops.reference.common import poisson_quantile as reference_quantile
 
 from datarax_ops import poisson as P
 
+# Long (minutes of compiling on 2 cores): `nox -s slow`, which `tests` queues, so CI runs it.
+pytestmark = pytest.mark.slow
+
 ALPHA = 1e-5  # false-alarm level of the derived count bounds (the kit's)
 LEVEL_STEP = 2.0**-24  # the grid of float32 uniform levels
 

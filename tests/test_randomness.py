@@ -23,6 +23,9 @@ from flax import nnx
 import datarax_ops as dx
 from tests.factory import batch_of, make_operator, run_batch, training_config
 
+# Long (minutes of compiling on 2 cores): `nox -s slow`, which `tests` queues, so CI runs it.
+pytestmark = pytest.mark.slow
+
 SEED_CONFIGS = [
     dx.NoiseOperatorConfig(field_key="image", mode="gaussian", stochastic=True, noise_std=0.1),
     dx.NoiseOperatorConfig(
