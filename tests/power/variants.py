@@ -309,7 +309,9 @@ def _ignores_epoch_and_shard(op: Any, batch: Any, size: int) -> Array:
     metadata = metadata_of(batch)
     if not metadata or metadata[0] is None:
         return _ignores_metadata(op, batch, size)
-    return jnp.asarray([int(_index(m)) for m in metadata], jnp.uint32)
+    # the low word of each index (64-bit indices would overflow uint32): the record is
+    # keyed as (epoch 0, shard 0, index mod 2**32), never by its epoch or shard
+    return jnp.asarray([int(_index(m)) % 2**32 for m in metadata], jnp.uint32)
 
 
 def _index(metadata: Any) -> Any:
