@@ -22,9 +22,9 @@ apply_prob         the records ``generate_random_params`` transforms ~
                    ``apply_prob=1`` output (exact)
 every setting      ``op(batch)`` is the reference's output from the operator's
                    key and the records' indices (``reference.operator_output``:
-                   exact; gaussian and poisson within 1e-5 except poisson's
-                   rare one-count misses), and so is every per-record draw of
-                   ``generate_random_params``
+                   exact, or within the law's ``reproduction_atol`` but
+                   for its ``reproduction_misses`` of the values), and so
+                   is every per-record draw of ``generate_random_params``
 =================  ==========================================================
 
 Like ``checks``, nothing here asks which mode it has: a mode's settings come from
@@ -77,16 +77,11 @@ RANGES: dict[str, tuple[float, float]] = {
 APPLY_PROB = 0.6
 # Records of the params sample (one strength or decision each).
 PARAM_RECORDS = 4000
-# Output tolerance of the reproduction for the modes compared in float arithmetic.
-REPRODUCTION_ATOL = 1e-5
-MISS_FRACTION = 1e-4
 
 
 def training_configs(mode: str) -> list[tuple[str, Any]]:
     """``[(setting, config), ...]``: the mode's verify config with one setting on each."""
-    base = law_for(mode).config()
-    if hasattr(base, "noise_std"):  # noise modes: no clip, so the output shows the noise
-        base = dataclasses.replace(base, clip_range=None)
+    base = dataclasses.replace(law_for(mode).config(), clip_range=None)  # outputs show the noise
     ranged = {name: RANGES[scalar] for name, scalar in RANGE_FIELDS[mode]}
     settings = [("range", dataclasses.replace(base, **ranged))]
     if mode in PER_CHANNEL_MODES:
@@ -110,12 +105,10 @@ def check_reproduction(rec: Recorder, op: Any, config: Any, images: np.ndarray) 
     base_key = np.asarray(op.get_state()["_base_key"])
     expected = reference.operator_output(config, images, base_key, np.arange(images.shape[0]))
     error = np.abs(out.astype(np.float64) - expected.astype(np.float64))
-    exact_modes = ("salt_pepper", "pixel", "channel")
-    tolerance = 0.0 if config.mode in exact_modes else REPRODUCTION_ATOL
+    law = law_for(config.mode)
+    tolerance = law.reproduction_atol
     off = int(np.sum(error > tolerance))
-    # poisson's float32 quantile may miss by one count where a level sits on a CDF step
-    # (~1e-6 of values, datarax_ops.poisson): allowed up to MISS_FRACTION of the values
-    allowed = 0 if config.mode in exact_modes else int(MISS_FRACTION * error.size)
+    allowed = int(law.reproduction_misses * error.size)
     rec.exact(
         off <= allowed,
         f"op(batch) = reference.operator_output from the key ({off} of {error.size} values "
