@@ -21,7 +21,7 @@ from scipy import stats as scipy_stats
 
 from datarax_ops.conformance import stats as kit
 from datarax_ops.conformance.results import Recorder
-from datarax_ops.modes import MODES, Mode
+from datarax_ops.modes import Mode, by_name
 
 PATCH = 16  # probe records are PATCH x PATCH x 3 patches of the picture
 PARAMS_RECORDS = 64  # records of the generate_random_params sample
@@ -77,11 +77,8 @@ class Law(ABC):
 
     @property
     def spec(self) -> Mode:
-        """This mode's entry of ``datarax_ops.modes.MODES``."""
-        for mode in MODES:
-            if mode.name == self.mode:
-                return mode
-        raise LookupError(f"law {type(self).__name__} names mode {self.mode!r}, not in MODES")
+        """This mode's entry of ``datarax_ops.modes.MODES`` (KeyError for an unknown one)."""
+        return by_name(self.mode)
 
     def config(self, **overrides: Any) -> Any:
         """The stochastic config verify checks this mode with, ``overrides`` applied."""
