@@ -146,8 +146,9 @@ def check_strengths(
     """Each drawn strength vs its law and vs the reference's draws; plotted."""
     rec.aspect = "strength law"
     rng = np.random.default_rng(seed)
-    ref = reference.record.draw_strengths(config, rng, PARAM_RECORDS)
-    for strength in mode_of(config).spec.strengths:
+    strengths = mode_of(config).spec.strengths
+    ref = reference.record.draw_strengths(config, strengths, rng, PARAM_RECORDS)
+    for strength in strengths:
         scalar = strength.scalar
         low, high = getattr(config, strength.range_field)
         law, label = _law_of(strength, low, high)
