@@ -227,38 +227,43 @@ def rows_figure(rows: Sequence[tuple[str, Sequence[Panel]]], *, title: str = "")
 
 
 # The training settings' rows (issue 17): a strength range, whose records each draw their
-# own strength, and channel sharing, next to the same mode with per-channel draws.
-RANGE_DEMO: tuple[str, Mapping[str, Any]] = ("gaussian", {"noise_std_range": (0.0, 0.25)})
-SHARED_DEMO: tuple[tuple[str, Mapping[str, Any]], ...] = (
-    ("gaussian", {"noise_std": 0.15}),
-    ("gaussian", {"noise_std": 0.15, "per_channel": False}),
-    ("salt_pepper", {"salt_prob": 0.05, "pepper_prob": 0.05, "per_channel": False}),
-    ("pixel", {"dropout_rate": 0.3, "per_channel": False}),
-)
+# own strength, and channel sharing, next to per-channel draws; each law declares its part.
+def range_demo() -> tuple[Any, Mapping[str, Any]]:
+    """``(mode, overrides)`` of the ranges row: the first mode of ``MODES`` whose law
+    sets ``demo_range``."""
+    for mode in MODES:
+        overrides = law_for(mode.name).demo_range
+        if overrides is not None:
+            return mode, overrides
+    raise LookupError("no law sets demo_range, so the gallery has no ranges row")
 
 
-def _mode_named(name: str) -> Any:
-    return next(mode for mode in MODES if mode.name == name)
+def shared_demo() -> list[tuple[Any, Mapping[str, Any]]]:
+    """``[(mode, config overrides), ...]`` of the shared-channels row: every law's
+    ``demo_shared_channels``, in the order of ``MODES``."""
+    return [
+        (mode, settings) for mode in MODES for settings in law_for(mode.name).demo_shared_channels
+    ]
 
 
 def training_rows(image: np.ndarray, *, seed: int) -> list[tuple[str, list[Panel]]]:
-    """Two rows: four records of one batch under ``noise_std_range`` (each panel titled
-    with its record's drawn ``noise_std``, read back from its output's RMS change), and
-    the shared-channel settings beside per-channel gaussian noise."""
+    """Two rows: four records of one batch under the ``range_demo`` strength range (each
+    panel titled with its record's measured effect, e.g. the RMS change that reads back
+    its drawn ``noise_std``), and the ``shared_demo`` settings."""
     image = np.asarray(image, dtype=np.float32)
-    name, overrides = RANGE_DEMO
-    outputs = run_mode(_mode_named(name), overrides, image, seed, records=4)
+    mode, overrides = range_demo()
+    outputs = run_mode(mode, overrides, image, seed, records=4)
     range_panels = [Panel(image, "original")]
     for index, output in enumerate(outputs):
-        label = law_for(name).effect_label(image, output[None])
+        label = law_for(mode.name).effect_label(image, output[None])
         range_panels.append(Panel(output, f"record {index}\n{label}"))
-    low, high = overrides["noise_std_range"]
-    rows = [(f"ranges\n{name}\nnoise_std_range\n=({low:g}, {high:g})", range_panels)]
+    ranges = "\n".join(f"{field}\n=({low:g}, {high:g})" for field, (low, high) in overrides.items())
+    rows = [(f"ranges\n{mode.name}\n{ranges}", range_panels)]
     shared_panels = [Panel(image, "original")]
-    for mode_name, settings in SHARED_DEMO:
-        output = run_mode(_mode_named(mode_name), settings, image, seed)[0]
+    for mode, settings in shared_demo():
+        output = run_mode(mode, settings, image, seed)[0]
         shared = "per_channel=False" if settings.get("per_channel") is False else "per channel"
-        shared_panels.append(Panel(output, f"{mode_name}, {shared}"))
+        shared_panels.append(Panel(output, f"{mode.name}, {shared}"))
     rows.append(("shared\nchannels\none draw per pixel\n(monochrome)", shared_panels))
     return rows
 

@@ -22,14 +22,15 @@ apply_prob         the records ``generate_random_params`` transforms ~
                    ``apply_prob=1`` output (exact)
 every setting      ``op(batch)`` is the reference's output from the operator's
                    key and the records' indices (``reference.operator_output``:
-                   exact; gaussian and poisson within 1e-5 except poisson's
-                   rare one-count misses), and so is every per-record draw of
-                   ``generate_random_params``
+                   exact, or within the law's ``reproduction_atol`` but
+                   for its ``reproduction_misses`` of the values), and so
+                   is every per-record draw of ``generate_random_params``
 =================  ==========================================================
 
 Like ``checks``, nothing here asks which mode it has: a mode's settings come from
-``reference.config`` (``RANGE_FIELDS``, ``PER_CHANNEL_MODES``) and its verify config
-from its law.
+its declaration (``ModeSpec.strengths``, with each ``Strength``'s ``law`` and
+``example_range``; ``ModeSpec.per_value_draws``), its verify config and its output
+tolerance from its law.
 """
 
 from __future__ import annotations
@@ -64,46 +65,30 @@ from datarax_ops.conformance.results import (
     Recorder,
     plot_sample,
 )
-from datarax_ops.reference.config import PER_CHANNEL_MODES, RANGE_FIELDS
+from datarax_ops.modes import by_name, mode_of
+from datarax_ops.reference.spec import Strength
 
-# The range verify gives each scalar (wide: the law spans a visible interval).
-RANGES: dict[str, tuple[float, float]] = {
-    "noise_std": (0.0, 0.2),
-    "salt_prob": (0.0, 0.2),
-    "pepper_prob": (0.0, 0.2),
-    "lam_scale": (3.0, 300.0),
-    "dropout_rate": (0.05, 0.6),
-}
 APPLY_PROB = 0.6
 # Records of the params sample (one strength or decision each).
 PARAM_RECORDS = 4000
-# Output tolerance of the reproduction for the modes compared in float arithmetic.
-REPRODUCTION_ATOL = 1e-5
-MISS_FRACTION = 1e-4
 
 
 def training_configs(mode: str) -> list[tuple[str, Any]]:
     """``[(setting, config), ...]``: the mode's verify config with one setting on each."""
-    base = law_for(mode).config()
-    if hasattr(base, "noise_std"):  # noise modes: no clip, so the output shows the noise
-        base = dataclasses.replace(base, clip_range=None)
-    ranged = {name: RANGES[scalar] for name, scalar in RANGE_FIELDS[mode]}
+    base = dataclasses.replace(law_for(mode).config(), clip_range=None)  # outputs show the noise
+    spec = by_name(mode).spec
+    # each strength's example range: wide, so its law spans a visible interval
+    ranged = {s.range_field: s.example_range for s in spec.strengths}
     settings = [("range", dataclasses.replace(base, **ranged))]
-    if mode in PER_CHANNEL_MODES:
+    if spec.per_value_draws:  # one draw per pixel can be shared over its channels
         settings.append(("shared channels", dataclasses.replace(base, per_channel=False)))
     settings.append(("apply_prob", dataclasses.replace(base, apply_prob=APPLY_PROB)))
     return settings
 
 
-def _is_log_uniform(scalar: str) -> bool:
-    """Whether a strength named ``scalar`` is declared log-uniform."""
-    declared = [s for mode in reference.MODES for s in mode.strengths if s.scalar == scalar]
-    return any(s.law == "log-uniform" for s in declared)
-
-
-def _law_of(scalar: str, low: float, high: float) -> tuple[Any, str]:
-    """The exact law of a drawn ``scalar`` and its label."""
-    if _is_log_uniform(scalar):
+def _law_of(strength: Strength, low: float, high: float) -> tuple[Any, str]:
+    """The exact law of ``strength`` drawn in ``[low, high]`` and its label."""
+    if strength.law == "log-uniform":
         return scipy_stats.loguniform(low, high), f"log-uniform [{low:g}, {high:g}]"
     return scipy_stats.uniform(low, high - low), f"uniform [{low:g}, {high:g}]"
 
@@ -116,12 +101,10 @@ def check_reproduction(rec: Recorder, op: Any, config: Any, images: np.ndarray) 
     base_key = np.asarray(op.get_state()["_base_key"])
     expected = reference.operator_output(config, images, base_key, np.arange(images.shape[0]))
     error = np.abs(out.astype(np.float64) - expected.astype(np.float64))
-    exact_modes = ("salt_pepper", "pixel", "channel")
-    tolerance = 0.0 if config.mode in exact_modes else REPRODUCTION_ATOL
+    law = law_for(config.mode)
+    tolerance = law.reproduction_atol
     off = int(np.sum(error > tolerance))
-    # poisson's float32 quantile may miss by one count where a level sits on a CDF step
-    # (~1e-6 of values, datarax_ops.poisson): allowed up to MISS_FRACTION of the values
-    allowed = 0 if config.mode in exact_modes else int(MISS_FRACTION * error.size)
+    allowed = int(law.reproduction_misses * error.size)
     rec.exact(
         off <= allowed,
         f"op(batch) = reference.operator_output from the key ({off} of {error.size} values "
@@ -145,10 +128,11 @@ def check_record_draws(rec: Recorder, op: Any, config: Any, seed: int) -> dict[s
         "params keys are the reference's",
         f"{sorted(params)} != {sorted(expected)}",
     )
+    strengths = {s.scalar: s for s in mode_of(config).spec.strengths}
     for name in sorted(set(params) & set(expected)):
         if params[name].shape != (shape[0],):
             continue  # per-value params: their laws are the mode's own checks
-        if _is_log_uniform(name):
+        if name in strengths and strengths[name].law == "log-uniform":
             same = np.allclose(params[name], expected[name], rtol=1e-6)
         else:
             same = np.array_equal(params[name], expected[name])
@@ -162,10 +146,12 @@ def check_strengths(
     """Each drawn strength vs its law and vs the reference's draws; plotted."""
     rec.aspect = "strength law"
     rng = np.random.default_rng(seed)
-    ref = reference.record.draw_strengths(config, rng, PARAM_RECORDS)
-    for name, scalar in RANGE_FIELDS[config.mode]:
-        low, high = getattr(config, name)
-        law, label = _law_of(scalar, low, high)
+    strengths = mode_of(config).spec.strengths
+    ref = reference.record.draw_strengths(config, strengths, rng, PARAM_RECORDS)
+    for strength in strengths:
+        scalar = strength.scalar
+        low, high = getattr(config, strength.range_field)
+        law, label = _law_of(strength, low, high)
         drawn = params[scalar].astype(np.float64)
         rec.stat(kit.assert_ks_1samp, drawn, law.cdf, what=f"drawn {scalar} ~ {label}")
         rec.stat(kit.assert_ks_2samp, drawn, ref[scalar], what=f"drawn {scalar} vs the reference's")

@@ -21,7 +21,7 @@ from scipy import stats as scipy_stats
 
 from datarax_ops.conformance import stats as kit
 from datarax_ops.conformance.results import Recorder
-from datarax_ops.modes import MODES, Mode
+from datarax_ops.modes import Mode, by_name
 
 PATCH = 16  # probe records are PATCH x PATCH x 3 patches of the picture
 PARAMS_RECORDS = 64  # records of the generate_random_params sample
@@ -54,6 +54,13 @@ class Law(ABC):
       demo_strengths: the gallery's config overrides, weakest to strongest.
       demo_note: a line under the gallery row's label ("" for none).
       demo_records: records shown per gallery panel (1, or 4 tiled 2x2).
+      demo_range: config overrides setting a strength range, for the gallery's
+        ranges row (the first law that sets one is shown; ``None``: not this mode).
+      demo_shared_channels: configs of the gallery's shared-channels row, in order
+        (``per_channel=False`` ones, and per-channel ones to compare with).
+      reproduction_atol: how far ``op(batch)`` may be from ``reference.operator_output``
+        (0: bit for bit; float arithmetic that rounds differently needs more).
+      reproduction_misses: the fraction of values allowed past ``reproduction_atol``.
     """
 
     mode: ClassVar[str]
@@ -63,14 +70,15 @@ class Law(ABC):
     demo_strengths: ClassVar[tuple[Mapping[str, float], ...]]
     demo_note: ClassVar[str] = ""
     demo_records: ClassVar[int] = 1
+    demo_range: ClassVar[Mapping[str, Any] | None] = None
+    demo_shared_channels: ClassVar[tuple[Mapping[str, Any], ...]] = ()
+    reproduction_atol: ClassVar[float] = 0.0
+    reproduction_misses: ClassVar[float] = 0.0
 
     @property
     def spec(self) -> Mode:
-        """This mode's entry of ``datarax_ops.modes.MODES``."""
-        for mode in MODES:
-            if mode.name == self.mode:
-                return mode
-        raise LookupError(f"law {type(self).__name__} names mode {self.mode!r}, not in MODES")
+        """This mode's entry of ``datarax_ops.modes.MODES`` (KeyError for an unknown one)."""
+        return by_name(self.mode)
 
     def config(self, **overrides: Any) -> Any:
         """The stochastic config verify checks this mode with, ``overrides`` applied."""

@@ -25,6 +25,11 @@ class GaussianLaw(Law):
     }
     clip_settings: ClassVar[Mapping[str, Any]] = {"noise_std": 0.3, "clip_range": (0.0, 1.0)}
     demo_strengths = tuple({"noise_std": s} for s in (0.02, 0.05, 0.1, 0.2))
+    demo_range: ClassVar[Mapping[str, Any]] = {"noise_std_range": (0.0, 0.25)}
+    demo_shared_channels = ({"noise_std": 0.15}, {"noise_std": 0.15, "per_channel": False})
+    # float32 vs the reference's float64: rounding differs in the last bits
+    reproduction_atol = 1e-5
+    reproduction_misses = 1e-4
 
     def check_output(self, rec: Recorder, outputs: Outputs) -> None:
         config, images, out, ref, rng = outputs

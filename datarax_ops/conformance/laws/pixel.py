@@ -18,6 +18,7 @@ class PixelLaw(DropoutLaw):
     unit = "values"
     settings: ClassVar[Mapping[str, Any]] = {"dropout_rate": 0.2}
     demo_strengths = tuple({"dropout_rate": r} for r in (0.05, 0.1, 0.25, 0.5))
+    demo_shared_channels = ({"dropout_rate": 0.3, "per_channel": False},)
 
     def decisions(self, images: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         return keep_decisions(images, out)

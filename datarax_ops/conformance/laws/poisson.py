@@ -78,6 +78,10 @@ class PoissonLaw(Law):
     # noise *falls* as lam_scale grows (variance x / lam_scale): large to small
     demo_strengths = tuple({"lam_scale": s} for s in (300.0, 100.0, 30.0, 10.0))
     demo_note = "larger lam_scale\n= less noise"
+    reproduction_atol = 1e-5
+    # the float32 quantile may miss by one count where a level sits on a CDF step
+    # (~1e-6 of values, datarax_ops.poisson)
+    reproduction_misses = 1e-4
 
     def check_output(self, rec: Recorder, outputs: Outputs) -> None:
         config, images, out, ref, rng = outputs

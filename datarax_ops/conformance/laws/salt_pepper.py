@@ -60,6 +60,7 @@ class SaltPepperLaw(Law):
     settings: ClassVar[Mapping[str, Any]] = {"salt_prob": 0.05, "pepper_prob": 0.05}
     clip_settings: ClassVar[Mapping[str, Any]] = {"clip_range": (0.0, 0.9)}
     demo_strengths = tuple({"salt_prob": p, "pepper_prob": p} for p in (0.005, 0.02, 0.05, 0.15))
+    demo_shared_channels = ({"salt_prob": 0.05, "pepper_prob": 0.05, "per_channel": False},)
 
     def check_output(self, rec: Recorder, outputs: Outputs) -> None:
         config, images, out, ref, _ = outputs
