@@ -177,7 +177,7 @@ def _host_channel_dropout(
     Why: a record then costs one pass over its bytes, whereas the compiled program
     adds a dispatch, a copy into the size bucket and one out of it (0.28 ms per
     varied 64..1024 px uint8 record that way, behind albumentations' 0.15;
-    ``datarax_ops.bench_records``).
+    ``datarax_ops.bench.records``).
     """
     return _zero_channels(image, host_channel_keep(key, image.shape[-1], kernel.dropout_rate))
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 import datarax_ops as dx
-from datarax_ops.bench_kit import MODES, SEED, fmt, markdown_table, summary, time_interleaved
+from datarax_ops.bench.kit import MODES, SEED, fmt, markdown_table, summary, time_interleaved
 from datarax_ops.reference.config import PER_CHANNEL_MODES, RANGE_FIELDS
 
 TARGET = 1.1

@@ -36,7 +36,7 @@ import numpy as np
 
 import datarax_ops as dx
 from datarax_ops import buckets
-from datarax_ops.bench_kit import MODES, SEED, fmt, markdown_table, summary, time_interleaved
+from datarax_ops.bench.kit import MODES, SEED, fmt, markdown_table, summary, time_interleaved
 from datarax_ops.environment import package_version
 
 # the modes of the workload (poisson at lam_scale 30), on uint8 0..255 records

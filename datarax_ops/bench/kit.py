@@ -1,6 +1,6 @@
 """What every benchmark here shares: the mode table, interleaved timing, number and table
-formatting.  ``bench`` (cases), ``bench_records`` (records of any size) and
-``bench_pipeline`` (datarax's ``Pipeline.step``) build on it.
+formatting.  ``run`` (cases), ``records`` (records of any size), ``training``, ``cache``
+and ``pipeline`` (datarax's ``Pipeline.step``) build on it.
 """
 
 from __future__ import annotations

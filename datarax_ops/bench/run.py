@@ -23,7 +23,7 @@ the minimum and the median over rounds, and the ratios are
 rounds, as ``min(reference) / min(jitted)``.  The compiled step's temporary
 memory comes from XLA's ``memory_analysis()``.
 
-The compile-cache workload (``bench_cache``; ``--no-cache-runs`` skips it, ``--cache-only``
+The compile-cache workload (``bench.cache``; ``--no-cache-runs`` skips it, ``--cache-only``
 runs only it) times ``datarax-ops verify --seed 0`` and 400 varied-size poisson records in
 fresh processes, first on an empty persistent compilation cache, then on the filled one.
 This process itself keeps its compiled programs as the command line does
@@ -53,8 +53,9 @@ from typing import Any
 import numpy as np
 
 import datarax_ops as ops
-from datarax_ops import bench_cache, bench_records, bench_training, compile_cache, reference
-from datarax_ops.bench_kit import (
+from datarax_ops import compile_cache, reference
+from datarax_ops.bench import cache, records, training
+from datarax_ops.bench.kit import (
     MIN_ROUNDS,
     MODE_ALIASES,
     MODES,
@@ -90,7 +91,7 @@ DATARAX_VERSION = "0.1.17"
 FULL_ROUNDS = 20  # interleaved rounds of jitted / copy / eager
 CASE_BUDGET_S = 120.0  # default --case-budget: seconds of timed rounds per case
 QUICK_ROUNDS = 3
-TRAINING_ROUNDS = 30  # interleaved rounds of the training settings (bench_training)
+TRAINING_ROUNDS = 30  # interleaved rounds of the training settings (bench.training)
 FULL_FIXED_CALLS = 300  # calls per item of the fixed-cost table
 QUICK_FIXED_CALLS = 30
 BIG_BATCH_VALUES = 2_000_000  # above this many values the reference gets one round
@@ -549,11 +550,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["cases"]:
         lines += [markdown_table(CASE_HEADER, [case_row(r) for r in report["cases"]]), ""]
     if "records" in report:
-        lines += bench_records.render_records(report["records"])
+        lines += records.render_records(report["records"])
     if "training" in report:
-        lines += [bench_training.training_markdown(report["training"])]
+        lines += [training.training_markdown(report["training"])]
     if "cache" in report:
-        lines += bench_cache.render_cache(report["cache"])
+        lines += cache.render_cache(report["cache"])
     fixed = report.get("fixed_cost")
     if fixed:
         rows = [
@@ -790,18 +791,16 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         report["fixed_cost"] = measure_fixed_costs(
             impl, QUICK_FIXED_CALLS if args.quick else FULL_FIXED_CALLS
         )
-    records = dict(bench_records.QUICK if args.quick else bench_records.FULL)
+    record_sizes = dict(records.QUICK if args.quick else records.FULL)
     if args.records is not None:
-        records["count"] = args.records
-    if records["count"] and not args.cache_only:
-        report["records"] = bench_records.measure_records(modes, **records)
+        record_sizes["count"] = args.records
+    if record_sizes["count"] and not args.cache_only:
+        report["records"] = records.measure_records(modes, **record_sizes)
     if tables and not args.no_training:
         training_rounds = args.rounds or (QUICK_ROUNDS if args.quick else TRAINING_ROUNDS)
-        report["training"] = bench_training.measure_training(
-            modes, tuple(shapes[0]), training_rounds
-        )
+        report["training"] = training.measure_training(modes, tuple(shapes[0]), training_rounds)
     if not (args.records_only or args.no_cache_runs):
-        report["cache"] = bench_cache.measure_cache(quick=args.quick)
+        report["cache"] = cache.measure_cache(quick=args.quick)
     report["wall_s"] = time.perf_counter() - started
 
     markdown = render_markdown(report)
@@ -816,17 +815,17 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
             f"{impl.name}: op / jitted copy, min over interleaved rounds", CASE_HEADER, rows
         )
     if "records" in report:
-        print_table("records of any size", *bench_records.records_table(report["records"]))
+        print_table("records of any size", *records.records_table(report["records"]))
     if "training" in report:
         print_table(
             "training settings / the fixed-strength operator",
-            list(bench_training.HEADER),
-            bench_training.training_rows(report["training"]),
+            list(training.HEADER),
+            training.training_rows(report["training"]),
         )
     if "cache" in report:
         print_table(
             "compiled programs kept between runs: cold / warm process",
-            *bench_cache.cache_table(report["cache"]),
+            *cache.cache_table(report["cache"]),
         )
     print(f"wrote {stem}.json and {stem}.md", file=sys.stderr)
     return 0
