@@ -37,6 +37,7 @@ import numpy as np
 import datarax_ops as dx
 from datarax_ops import buckets
 from datarax_ops.bench.kit import MODES, SEED, fmt, markdown_table, summary, time_interleaved
+from datarax_ops.conformance.laws import law_for
 from datarax_ops.environment import package_version
 
 # the modes of the workload (poisson at lam_scale 30), on uint8 0..255 records
@@ -87,50 +88,16 @@ def grain_transform(mode: str) -> Any:
 
 
 def albumentations_transform(mode: str) -> tuple[Any, str] | None:
-    """albumentations' closest transform to ``mode`` (``p=1``), and how it differs;
-    None when albumentations is not installed."""
+    """albumentations' closest transform to ``mode`` (``p=1``), and how it differs (the
+    mode's conformance law knows both); None when albumentations is not installed or
+    the law names no counterpart (the records table then has no albumentations columns
+    for the mode)."""
     try:
         import albumentations as album
     except ImportError:
         return None
-    kwargs = record_config_kwargs(mode)
-    if mode == "gaussian":
-        std = kwargs["noise_std"] / 255.0
-        return (
-            album.GaussNoise(std_range=(std, std), mean_range=(0.0, 0.0), per_channel=True, p=1.0),
-            f"GaussNoise(std_range=({std:g}, {std:g})): the same law per value",
-        )
-    if mode == "salt_pepper":
-        amount = kwargs["salt_prob"] + kwargs["pepper_prob"]
-        salt_share = kwargs["salt_prob"] / amount
-        return (
-            album.SaltAndPepper(
-                amount=(amount, amount), salt_vs_pepper=(salt_share, salt_share), p=1.0
-            ),
-            f"SaltAndPepper(amount=({amount:g}, {amount:g})): whole pixels (all channels), "
-            "an exact count; ours each value by its own draw",
-        )
-    if mode.startswith("poisson"):
-        scale = 1.0 / kwargs["lam_scale"]
-        return (
-            album.ShotNoise(scale_range=(scale, scale), p=1.0),
-            f"ShotNoise(scale_range=({scale:.4g}, {scale:.4g})): {kwargs['lam_scale']:g} counts "
-            "per unit intensity in linear light (gamma 2.2); ours on the values",
-        )
-    if mode == "pixel":
-        rate = kwargs["dropout_rate"]
-        return (
-            album.PixelDropout(dropout_prob=rate, per_channel=True, drop_value=0, p=1.0),
-            f"PixelDropout(dropout_prob={rate:g}, per_channel=True): the same law",
-        )
-    if mode == "channel":
-        rate = kwargs["dropout_rate"]
-        return (
-            album.ChannelDropout(channel_drop_range=(1, 1), fill=0, p=1.0),
-            "ChannelDropout(channel_drop_range=(1, 1)): exactly one of 3 channels per image; "
-            f"ours each channel with probability {rate:g}",
-        )
-    raise ValueError(f"no albumentations counterpart for {mode!r}")
+    law = law_for(MODES[mode][1]["mode"])
+    return law.albumentations_counterpart(record_config_kwargs(mode), album)
 
 
 def _pass(
