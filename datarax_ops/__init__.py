@@ -26,15 +26,15 @@ _EXPORTS: dict[str, str] = {
     "ModalityOperatorConfig": "datarax_ops.config",
     "NoiseOperatorConfig": "datarax_ops.config",
     "OperatorConfig": "datarax_ops.config",
-    "ChannelKernel": "datarax_ops.dropout",
+    "ChannelKernel": "datarax_ops.modes.channel",
     "DropoutOperator": "datarax_ops.operator",
-    "PixelKernel": "datarax_ops.dropout",
+    "PixelKernel": "datarax_ops.modes.pixel",
     "MODES": "datarax_ops.modes",
     "Mode": "datarax_ops.modes",
-    "GaussianKernel": "datarax_ops.noise",
+    "GaussianKernel": "datarax_ops.modes.gaussian",
     "NoiseOperator": "datarax_ops.operator",
-    "PoissonKernel": "datarax_ops.noise",
-    "SaltPepperKernel": "datarax_ops.noise",
+    "PoissonKernel": "datarax_ops.modes.poisson",
+    "SaltPepperKernel": "datarax_ops.modes.salt_pepper",
     "ImageOperator": "datarax_ops.operator",
     "Kernel": "datarax_ops.kernel",
     "enable_compile_cache": "datarax_ops.compile_cache",
@@ -87,8 +87,11 @@ if TYPE_CHECKING:
         NoiseOperatorConfig,
         OperatorConfig,
     )
-    from datarax_ops.dropout import ChannelKernel, PixelKernel
     from datarax_ops.kernel import Kernel
     from datarax_ops.modes import MODES, Mode
-    from datarax_ops.noise import GaussianKernel, PoissonKernel, SaltPepperKernel
+    from datarax_ops.modes.channel import ChannelKernel
+    from datarax_ops.modes.gaussian import GaussianKernel
+    from datarax_ops.modes.pixel import PixelKernel
+    from datarax_ops.modes.poisson import PoissonKernel
+    from datarax_ops.modes.salt_pepper import SaltPepperKernel
     from datarax_ops.operator import DropoutOperator, ImageOperator, NoiseOperator

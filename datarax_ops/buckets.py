@@ -1,22 +1,25 @@
 """Shape buckets: one compiled program serves every element shape of a size class.
 
-Every mode is element-wise over the row-major flattened element: value ``j``'s
-random bits depend only on the record key and ``j`` (``datarax_ops.stream``),
-its output only on those bits and its own input value, and the two reductions
-over the element (``uses_255_range``: ``any(x > 1.5)``; the eager NaN/Inf check:
-``isfinite(max |x|)``) cannot change when zeros are added.  So an element can be
-flattened, padded with zeros to a size class (a *bucket*), transformed by the
-program compiled for that bucket, and sliced back: the output is the exact-shape
-program's, bit for bit (``tests/test_buckets.py`` checks it for every mode).
+A mode may be bucketed when its declaration says it works value by value
+(``ModeSpec.value_by_value``): value ``j``'s random bits depend only on the record
+key and ``j`` (``datarax_ops.stream``), its output only on those bits and its own
+input value, and the two reductions over the element (``uses_255_range``:
+``any(x > 1.5)``; the eager NaN/Inf check: ``isfinite(max |x|)``) cannot change
+when zeros are added.  Such an element can be flattened, padded with zeros to a
+size class (a *bucket*), transformed by the program compiled for that bucket, and
+sliced back: the output is the exact-shape program's, bit for bit
+(``tests/test_buckets.py`` checks it for every mode).  Other modes always run
+their exact program.
 
 Layouts (the shape the program sees for one element):
 
-* ``(H, W, C)``: ``(1, bucket_size(H * W), C)``.  Still 3-D with ``C`` channels,
-  so channel dropout keeps one decision per channel (its ``(C,)`` mask
-  broadcasts over the padded pixels) and the flat index of pixel ``p``, channel
-  ``c`` is ``p * C + c``, as in the original element.
-* any other rank (>= 1): ``(bucket_size(size),)``.  Channel dropout makes one
-  decision per value for these shapes, exactly as it does for the flat element.
+* ``(1, bucket_size(size // C), C)``: rows of the last axis, when the kernel's
+  draws depend on that axis (``Kernel.keeps_last_axis``: draws shared over it, or
+  one per index of it), and for every ``(H, W, C)`` image (so an image's programs
+  always see its channels).  The flat index of row ``p``, position ``c`` is
+  ``p * C + c``, as in the original element, and a per-channel draw broadcasts
+  over the padded rows.
+* ``(bucket_size(size),)`` otherwise.
 
 A program therefore compiles once per (kernel, layout, dtype): at most two
 buckets per doubling of the element size (``bucket_count``).
@@ -83,24 +86,20 @@ def bucket_count(largest_rows: int) -> int:
 
 
 def layout(
-    element_shape: tuple[int, ...], *, channel_shared: bool = False
+    element_shape: tuple[int, ...], *, keeps_last_axis: bool = False
 ) -> tuple[int, ...] | None:
     """The bucketed layout of an element of ``element_shape`` (see the module docstring):
-    ``(1, bucket_size(H * W), C)`` for ``(H, W, C)``, ``(bucket_size(size),)`` for other
-    ranks; None for an element of fewer than two values (XLA compiles a single value as
-    scalar code, whose float32 normals can differ in the last bit from every other
-    size's: it stays exact) or one too large to bucket.
-
-    ``channel_shared`` (a kernel with ``per_channel=False``, whose draws are one per
-    index of ``element_shape[:-1]``, shared over the last axis): every rank keeps its
-    last axis, ``(1, bucket_size(size // C), C)``, so row ``r``'s draw is still the
-    ``r``-th.
+    ``(1, bucket_size(size // C), C)`` for an ``(H, W, C)`` image or when
+    ``keeps_last_axis`` (the kernel's draws depend on the last axis), else
+    ``(bucket_size(size),)``; None for an element of fewer than two values (XLA
+    compiles a single value as scalar code, whose float32 normals can differ in the
+    last bit from every other size's: it stays exact) or one too large to bucket.
     """
     shape = tuple(int(d) for d in element_shape)
     size = math.prod(shape)
     if size <= 1:  # XLA compiles a one-value element differently (its normals differ)
         return None
-    if len(shape) == 3 or (channel_shared and shape[-1] > 0):
+    if len(shape) == 3 or (keeps_last_axis and shape[-1] > 0):
         channels = shape[-1]
         padded: tuple[int, ...] = (1, bucket_size(size // channels), channels)
     else:
@@ -172,7 +171,11 @@ _ALIGNMENT = 64
 
 
 def prepare(
-    family: Any, images: Any, *, batched: bool, channel_shared: bool = False
+    family: Any,
+    images: Any,
+    *,
+    batched: bool,
+    keeps_last_axis: Callable[[tuple[int, ...]], bool] | None = None,
 ) -> tuple[Any, Callable[[Any], Any]]:
     """``(input for the program, restore)``: the bucketed input and the function that
     turns the program's output back into the exact shape, or ``(images, identity)``.
@@ -185,7 +188,8 @@ def prepare(
         ``jax.Array`` of any real dtype.  Tracers, sharded arrays, scalars and
         empty elements are returned as they are.
       batched: whether ``images`` has a leading batch axis.
-      channel_shared: the kernel shares draws over the last axis (``layout``).
+      keeps_last_axis: ``f(element_shape) -> bool``, whether the kernel's draws depend
+        on the last axis (``layout``); None: they do not.
 
     Returns:
       ``padded``: ``(*batch, *layout(element_shape))`` of ``images``' dtype, the
@@ -201,7 +205,8 @@ def prepare(
     lead = 1 if batched else 0
     shape = tuple(images.shape)
     element_shape = shape[lead:]
-    padded_layout = layout(element_shape, channel_shared=channel_shared)
+    keeps = keeps_last_axis is not None and keeps_last_axis(element_shape)
+    padded_layout = layout(element_shape, keeps_last_axis=keeps)
     if (
         padded_layout is None
         or padded_layout == element_shape
@@ -238,11 +243,23 @@ def to_device(value: Any) -> Any:
     return jnp.asarray(value)
 
 
-def call(program: Callable[..., Any], *args: Any, channel_shared: bool = False) -> Any:
-    """``program(*args)`` whose last argument is one element (e.g. ``(H, W, C)``), run in
-    the element's bucket when ``prepare`` says so (``program`` is the family): the
-    output has the element's shape and dtype, bit for bit the exact program's."""
-    padded, restore = prepare(program, args[-1], batched=False, channel_shared=channel_shared)
+def prepare_for(
+    kernel: Any, family: Any, images: Any, *, batched: bool
+) -> tuple[Any, Callable[[Any], Any]]:
+    """``prepare`` as ``kernel`` allows: a mode that does not work value by value
+    (``kernel.spec.value_by_value`` False) runs its exact program; the others keep the
+    last axis where ``kernel.keeps_last_axis`` says so."""
+    if not kernel.spec.value_by_value:
+        return images, _identity
+    return prepare(family, images, batched=batched, keeps_last_axis=kernel.keeps_last_axis)
+
+
+def call(program: Callable[..., Any], kernel: Any, *args: Any) -> Any:
+    """``program(*args)`` whose last argument is one element (e.g. ``(H, W, C)``) of
+    ``kernel``'s, run in the element's bucket when ``prepare_for`` says so (``program``
+    is the family): the output has the element's shape and dtype, bit for bit the
+    exact program's."""
+    padded, restore = prepare_for(kernel, program, args[-1], batched=False)
     return restore(program(*args[:-1], padded))
 
 

@@ -54,14 +54,12 @@ do not initialise the GPU backend at all).
 from __future__ import annotations
 
 import functools
-import math
 from typing import Any
 
 import jax
 import numpy as np
 
 from datarax_ops import buckets, stream
-from datarax_ops.dropout import ChannelKernel
 from datarax_ops.fields import FieldRoute
 from datarax_ops.kernel import Kernel, draw_and_apply
 from datarax_ops.operator import ImageOperator
@@ -105,81 +103,6 @@ def _record_program(kernel: Kernel, stochastic: bool) -> Any:
         return draw_and_apply(kernel, key, image)
 
     return jax.jit(program)
-
-
-# Channel dropout runs on the host for (H, W, C) records with at most this many channels.
-HOST_CHANNELS = 64
-
-
-def host_channel_keep(key: tuple[int, int], channels: int, rate: float) -> np.ndarray:
-    """Bool ``(channels,)``: channel dropout's keep decisions for a record with raw key
-    ``key`` (two Python ints), equal to ``stream.keep_mask(key, (channels,), rate)``.
-
-    Channel ``c``'s word is ``y0 ^ y1`` of ``threefry2x32(key, (0, c))``, computed with
-    Python ints (``reference.stream.threefry2x32``): a few microseconds per channel,
-    where a compiled call costs tens.
-    """
-    words = []
-    for channel in range(channels):
-        y0, y1 = host_stream.threefry2x32(key, (0, channel))
-        words.append(int(y0) ^ int(y1))
-    return host_stream.keep_from_bits(np.asarray(words, np.uint32), rate)
-
-
-# Bytes of the repeating keep pattern ``_zero_channels`` ANDs in one call (a multiple
-# of 8 and of the pixel's bytes, at least this many).
-_PATTERN_BYTES = 8192
-
-
-@functools.lru_cache(maxsize=256)
-def _channel_pattern(keep: tuple[bool, ...], itemsize: int) -> np.ndarray:
-    """``uint8 (n,)``: one pixel's bytes (``0xFF`` for a kept channel, ``0x00`` for a
-    dropped one) repeated ``n`` times, ``n`` a multiple of 8 and of the pixel's size."""
-    pixel = np.repeat(np.where(np.asarray(keep), 0xFF, 0).astype(np.uint8), itemsize)
-    period = math.lcm(pixel.size, 8)
-    repeats = max(1, _PATTERN_BYTES // period) * period // pixel.size
-    return np.tile(pixel, repeats)
-
-
-def _zero_channels(image: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """A new array: ``image`` ``(..., C)`` with the channels where ``keep`` (bool ``(C,)``)
-    is False set to 0 (all bits clear: ``+0`` of any dtype, as ``where(keep, image, 0)``).
-
-    One pass: the image's bytes ANDed with a repeating byte pattern, 8 bytes at a
-    time (a strided fill of each dropped channel after a copy costs about twice as
-    much, measured on 64..1024 px uint8 records).
-    """
-    output = np.empty_like(image, order="C")
-    if keep.all():
-        np.copyto(output, image)
-        return output
-    pattern = _channel_pattern(tuple(bool(k) for k in keep), image.dtype.itemsize)
-    source = np.ascontiguousarray(image).reshape(-1).view(np.uint8)
-    target = output.reshape(-1).view(np.uint8)
-    whole = source.size - source.size % pattern.size  # bytes in whole patterns
-    words = pattern.view(np.uint64)
-    np.bitwise_and(
-        source[:whole].view(np.uint64).reshape(-1, words.size),
-        words,
-        out=target[:whole].view(np.uint64).reshape(-1, words.size),
-    )
-    np.bitwise_and(source[whole:], pattern[: source.size - whole], out=target[whole:])
-    return output
-
-
-def _host_channel_dropout(
-    kernel: ChannelKernel, key: tuple[int, int], image: np.ndarray
-) -> np.ndarray:
-    """Channel dropout of one ``(H, W, C)`` NumPy record on the host, bit for bit the
-    compiled ``draw_and_apply`` (``where(keep, image, 0)``; no clip: the caller
-    checks ``clip_range``).
-
-    Why: a record then costs one pass over its bytes, whereas the compiled program
-    adds a dispatch, a copy into the size bucket and one out of it (0.28 ms per
-    varied 64..1024 px uint8 record that way, behind albumentations' 0.15;
-    ``datarax_ops.bench.records``).
-    """
-    return _zero_channels(image, host_channel_keep(key, image.shape[-1], kernel.dropout_rate))
 
 
 class OperatorRandomMap(_RandomMapBase):  # type: ignore[misc, valid-type]
@@ -230,24 +153,11 @@ class OperatorRandomMap(_RandomMapBase):  # type: ignore[misc, valid-type]
             return None
         return jax.local_devices(backend=self.platform)[0]
 
-    def _host_channel(self, image: np.ndarray) -> bool:
-        """Whether this record takes the host path: channel dropout without a clip, a
-        rate range or an apply probability, of an ``(H, W, C)`` record with few channels
-        (other records, configs and modes compile)."""
-        return (
-            isinstance(self.kernel, ChannelKernel)
-            and self.kernel.clip_range is None
-            and not self.kernel.ranges
-            and self.kernel.apply_prob == 1
-            and image.ndim == 3
-            and 0 < image.shape[-1] <= HOST_CHANNELS
-        )
-
     def _host_key(self, words: np.ndarray) -> tuple[int, int]:
         """The record's raw key as two Python ints (the program's ``words_key``, or the
         fixed pattern's key when not stochastic)."""
         if not self.stochastic:
-            k0, k1 = stream.FIXED_PATTERN_KEY
+            k0, k1 = host_stream.FIXED_PATTERN_KEY
             return int(k0), int(k1)
         base = (int(self.base_key[0]), int(self.base_key[1]))
         y0, y1 = host_stream.threefry2x32(base, (int(words[0]), int(words[1])))
@@ -258,14 +168,11 @@ class OperatorRandomMap(_RandomMapBase):  # type: ignore[misc, valid-type]
         image = self.fields.source(element, batched=False, as_array=np.asarray)
         self.fields.check_finite(image)
         words = key_words_from_generator(rng) if self.stochastic else np.zeros(2, np.uint32)
-        if self._host_channel(image):
-            assert isinstance(self.kernel, ChannelKernel)
-            on_host = _host_channel_dropout(self.kernel, self._host_key(words), image)
+        if self.kernel.has_host_path(image):  # the mode's own host path, bit for bit
+            on_host = self.kernel.host_apply(self._host_key(words), image)
             return self.fields.route(element, on_host)
         program = _record_program(self.kernel, self.stochastic)
-        padded, restore = buckets.prepare(  # any size
-            program, image, batched=False, channel_shared=self.kernel.shares_channels()
-        )
+        padded, restore = buckets.prepare_for(self.kernel, program, image, batched=False)
         device = self._device()
         arguments = (self.base_key, words, padded)
         if device is not None:

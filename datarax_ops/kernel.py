@@ -6,8 +6,8 @@ from ``datarax_ops.stream``) and ``kernel.apply(image, params) -> image``
 (deterministic).  The programs here run a kernel over one element or a batch; they
 know nothing of operators, configs or datarax (``datarax_ops.operator`` builds on them).
 
-Layers: ``stream`` -> ``kernel`` -> the mode modules (``noise``, ``dropout``) ->
-``modes`` -> ``operator`` -> adapters.
+Layers: ``stream`` -> ``kernel`` -> the compiled mode files (``modes/<name>.py``) ->
+the registry ``modes`` -> ``operator`` -> adapters.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import jax
 import jax.numpy as jnp
 
 from datarax_ops import stream, strengths
-from datarax_ops.reference.config import RANGE_FIELDS, strength_ranges
+from datarax_ops.reference.config import strength_ranges
+from datarax_ops.reference.spec import ModeSpec
 
 Array = jax.Array
 Params = dict[str, Array]
@@ -32,21 +33,34 @@ PyTree = Any
 TRACE_COUNTS: collections.Counter[Any] = collections.Counter()
 
 
+def kernel_value(value: Any) -> Any:
+    """A config field's value as a kernel holds it (hashable, Python floats): None and
+    bools as they are, numbers as ``float``, pairs (``clip_range``) as float tuples."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (tuple, list)):
+        return tuple(float(v) for v in value)
+    return float(value)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Kernel:
     """A mode's pure functions around that mode's parameters (and nothing else).
 
-    Subclasses are frozen dataclasses whose fields are exactly the mode's
-    parameters, so they hash by value (compiled programs are shared between
-    operators with the same parameters) and a change to another mode's config
-    field never recompiles.  ``datarax_ops.modes.MODES`` lists them.
+    Each compiled mode file (``datarax_ops/modes/<name>.py``) subclasses it as a
+    frozen dataclass whose fields are exactly the mode's declared fields
+    (``spec.fields``), so it hashes by value (compiled programs are shared between
+    operators with the same parameters) and a change to another mode's config field
+    never recompiles.  ``spec`` is the mode's declaration in ``reference/modes``:
+    its name, params key and shape, strengths and capabilities all come from it.
+    A subclass writes ``draw_mode`` and ``apply_mode``; everything else is here.
 
     The fields here are the training settings every mode shares (issue 17;
     ``reference/record.py``), keyword-only so each mode's own fields stay
     positional; their defaults change nothing:
 
-    * ``ranges``: ``((scalar, lo, hi), ...)``, the config's strength ranges in
-      the mode's ``strength_order`` (its record slots);
+    * ``ranges``: ``((scalar, lo, hi), ...)``, the config's strength ranges in the
+      order the mode declares its strengths;
     * ``per_channel``: False shares each pixel's draw over the last axis;
     * ``apply_prob``: records transformed with this probability; ``draw`` adds
       the decision (``params["apply"]``) and ``apply`` passes the others through.
@@ -56,45 +70,52 @@ class Kernel:
     per_channel: bool = True
     apply_prob: float = 1.0
 
-    mode: ClassVar[str]
-    param_key: ClassVar[str]
-    # The ranged scalars ``apply`` reads from params (the others are only reported).
-    applied_strengths: ClassVar[tuple[str, ...]] = ()
-    # The mode's module-level functions ``draw_<mode>(kernel, key, element_shape)``
-    # and ``apply_<mode>(kernel, image, params)``, which ``draw``/``apply`` call.
-    draw_mode: ClassVar[Callable[..., Params]]
-    apply_mode: ClassVar[Callable[..., Array]]
+    spec: ClassVar[ModeSpec]
+    # The cost of a record depends on its values, not only on its size (the bench
+    # then times more than one value range).
+    value_dependent_cost: ClassVar[bool] = False
+    # Keys datarax 0.1.4's random_params may hold instead of ``param_key``.
+    datarax_param_keys: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def mode(self) -> str:
+        """The mode's name (``spec.name``)."""
+        return self.spec.name
+
+    @property
+    def param_key(self) -> str:
+        """The key of the per-value params array (``spec.params_key``)."""
+        return self.spec.params_key
 
     @classmethod
     def from_config(cls, config: Any) -> Kernel:
-        """The kernel of ``config`` (whose ``mode`` is this kernel's)."""
-        raise NotImplementedError
-
-    @staticmethod
-    def strengths_of(mode: str) -> tuple[str, ...]:
-        """The scalars a range can replace in ``mode``, in record-slot order (salt before
-        pepper): ``reference.config.RANGE_FIELDS``'s."""
-        return tuple(scalar for _name, scalar in RANGE_FIELDS[mode])
-
-    @property
-    def strength_order(self) -> tuple[str, ...]:
-        """This kernel's mode's ``strengths_of``."""
-        return self.strengths_of(self.mode)
+        """The kernel of ``config`` (whose ``mode`` is this kernel's): each declared field
+        copied by name, plus the shared training settings."""
+        own = {name: kernel_value(getattr(config, name)) for name in cls.spec.fields}
+        return cls(**own, **cls.training_fields(config))
 
     @classmethod
     def training_fields(cls, config: Any) -> dict[str, Any]:
         """The shared fields' values from ``config`` (``from_config`` passes them on)."""
-        order = cls.strengths_of(config.mode)
+        order = tuple(strength.scalar for strength in cls.spec.strengths)
         return {
             "ranges": strengths.strength_ranges(strength_ranges(config), order),
             "per_channel": bool(config.per_channel),
             "apply_prob": float(config.apply_prob),
         }
 
+    def draw_mode(self, key: Array, element_shape: tuple[int, ...]) -> Params:
+        """The mode's own draw for one record (without the apply decision)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define draw_mode")
+
+    def apply_mode(self, image: Array, params: Params) -> Array:
+        """The mode's own apply for one element (every record transformed)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define apply_mode")
+
     def draw(self, key: Array, element_shape: tuple[int, ...]) -> Params:
         """One record's params for an element of ``element_shape``; ``key`` is the
         record's raw key data, ``uint32 (2,)`` (see ``datarax_ops.stream``)."""
-        params = type(self).draw_mode(self, key, tuple(element_shape))
+        params = self.draw_mode(key, tuple(element_shape))
         if self.apply_prob < 1:
             params[strengths.APPLY_KEY] = strengths.apply_decision(self.apply_prob, key)
         return params
@@ -102,36 +123,64 @@ class Kernel:
     def apply(self, image: Array, params: Params) -> Array:
         """One element transformed with ``params``; shape and dtype kept.  A record whose
         ``params["apply"]`` is False comes back bit for bit as it went in."""
-        output = type(self).apply_mode(self, image, params)
+        output = self.apply_mode(image, params)
         if self.apply_prob < 1:
             output = jnp.where(params[strengths.APPLY_KEY], output, image)
         return output
 
     def drawn_strengths(self, key: Array) -> dict[str, Array]:
-        """``{scalar: float32 ()}``: this record's draw of every ranged scalar."""
-        return strengths.drawn_strengths(self.ranges, self.strength_order, key)
+        """``{scalar: float32 ()}``: this record's draw of every ranged scalar, each from
+        its declared record slot by its declared law."""
+        return strengths.drawn_strengths(self.ranges, self.spec, key)
 
     def ranged(self, scalar: str) -> bool:
         """Whether ``scalar`` is drawn per record."""
         return any(name == scalar for name, _low, _high in self.ranges)
 
     def record_param_keys(self) -> tuple[str, ...]:
-        """The per-record scalar params ``apply`` reads besides ``param_key``."""
-        keys = tuple(name for name in self.applied_strengths if self.ranged(name))
+        """The per-record scalar params ``apply`` reads besides ``param_key``: the ranged
+        strengths the mode declares ``applied``, and the apply decision."""
+        keys = tuple(s.scalar for s in self.spec.strengths if s.applied and self.ranged(s.scalar))
         return keys + ((strengths.APPLY_KEY,) if self.apply_prob < 1 else ())
 
-    @staticmethod
-    def param_shape(element_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Shape of ``params[param_key]`` for one element (default: the element's)."""
-        return tuple(element_shape)
+    def param_shape(self, element_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of ``params[param_key]`` for one element (``spec.params_shape``)."""
+        return tuple(self.spec.params_shape(tuple(element_shape)))
 
     def shares_channels(self) -> bool:
         """True when one draw per pixel serves every channel (``per_channel=False``)."""
         return not self.per_channel
 
+    def keeps_last_axis(self, element_shape: tuple[int, ...]) -> bool:
+        """True when the draws depend on the element's last axis as an axis: shared over
+        it (``per_channel=False``) or one per index of it (params shaped ``(C,)``).  A
+        size bucket must then keep that axis (``buckets.layout``)."""
+        shape = tuple(element_shape)
+        return self.shares_channels() or (len(shape) > 1 and self.param_shape(shape) == shape[-1:])
+
     def is_identity(self) -> bool:
         """True when the mode leaves every input untouched (nothing to draw)."""
         return self.apply_prob == 0
+
+    def has_host_path(self, image: Any) -> bool:
+        """Whether this record (one NumPy element) may be transformed on the host by
+        ``host_apply`` instead of a compiled call; no mode has one unless it says so."""
+        del image
+        return False
+
+    def host_apply(self, key: tuple[int, int], image: Any) -> Any:
+        """The record transformed on the host (NumPy), bit for bit ``draw_and_apply``.
+
+        ``key``: the record's raw key as two Python ints; ``image``: one NumPy element
+        for which ``has_host_path`` is True.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no host path")
+
+    def from_datarax_params(self, random_params: dict, element_shape: tuple[int, ...]) -> dict:
+        """One element's params in datarax 0.1.4's form (where the mode's differs from this
+        project's) converted to this project's; unchanged otherwise (the default)."""
+        del element_shape
+        return random_params
 
 
 def map_records(fn: Callable[..., Array], strategy: str, *args: PyTree) -> Array:

@@ -137,9 +137,7 @@ class ImageOperator(BookkeepingAPI, StateAPI, nnx.Module):
             output = apply_fn(image, given)
         else:  # any element shape: its size bucket's program (datarax_ops.buckets)
             key = self._element_key(random_params, metadata)
-            output = buckets.call(
-                draw_and_apply_fn, key, image, channel_shared=self._kernel.shares_channels()
-            )
+            output = buckets.call(draw_and_apply_fn, self._kernel, key, image)
         self._count(1)
         return self._fields.route(data, output), state, metadata
 
@@ -169,9 +167,7 @@ class ImageOperator(BookkeepingAPI, StateAPI, nnx.Module):
             program = batch_program(self._kernel, False, self.config.batch_strategy)
 
             def compute() -> Array:  # only on a cache miss
-                padded, restore = buckets.prepare(
-                    program, images, batched=True, channel_shared=self._kernel.shares_channels()
-                )
+                padded, restore = buckets.prepare_for(self._kernel, program, images, batched=True)
                 return restore(program(None, None, jnp.zeros((), jnp.int32), padded, None)[0])
 
             output = self._cache.lookup(images, compute)
@@ -187,9 +183,8 @@ class ImageOperator(BookkeepingAPI, StateAPI, nnx.Module):
         counter = self._record_counter.get_value() if self.stochastic else None
         if not self.stochastic:
             identities = None
-        padded, restore = buckets.prepare(  # eager: size buckets
-            program, images, batched=True, channel_shared=self._kernel.shares_channels()
-        )
+        # eager: size buckets
+        padded, restore = buckets.prepare_for(self._kernel, program, images, batched=True)
         output, counter, new_tally, finite = program(
             base_key, counter, tally.get_value(), padded, identities
         )
@@ -253,7 +248,7 @@ class ImageOperator(BookkeepingAPI, StateAPI, nnx.Module):
 
 
 class NoiseOperator(ImageOperator):
-    """Image noise: ``mode`` "gaussian", "salt_pepper" or "poisson" (``datarax_ops.noise``).
+    """Image noise: ``mode`` one of ``reference.config.NOISE_MODES`` (``datarax_ops/modes/``).
 
     Example::
 
@@ -268,7 +263,7 @@ class NoiseOperator(ImageOperator):
 
 
 class DropoutOperator(ImageOperator):
-    """Image dropout: ``mode`` "pixel" (each value) or "channel" (``datarax_ops.dropout``).
+    """Image dropout: ``mode`` one of ``reference.config.DROPOUT_MODES`` (``datarax_ops/modes/``).
 
     Example::
 

@@ -44,14 +44,20 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-Array = jax.Array
+from datarax_ops.reference import stream as spec
 
-# Rotation distances of threefry2x32 (Salmon et al. 2011, table 4), by round mod 8.
-ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-# The key schedule's parity constant (Threefish's C240, truncated to 32 bits).
-KEY_PARITY = 0x1BD11BDA
-# Top bits of each 32-bit word that become a uniform level.
-LEVEL_BITS = 24
+# The spec's pure-data constants, taken from the spec itself (never copied): the
+# rotations and key parity of threefry, the level bits, the record words' counter
+# and slots, the fixed pattern's key.
+ROTATIONS = spec.ROTATIONS
+KEY_PARITY = spec.KEY_PARITY
+LEVEL_BITS = spec.LEVEL_BITS
+RECORD_COUNTER_HIGH = spec.RECORD_COUNTER_HIGH
+APPLY_SLOT = spec.APPLY_SLOT
+STRENGTH_SLOTS = spec.STRENGTH_SLOTS
+FIXED_PATTERN_KEY = spec.FIXED_PATTERN_KEY
+
+Array = jax.Array
 
 
 def _rotate_left(x: Array, distance: int) -> Array:
@@ -348,10 +354,8 @@ def keep_mask(
     return keep_from_bits(element_bits(key, shape, share_last=share_last), rate)
 
 
-# Record words (``reference.stream``, step 4): counter high word 1, one slot per draw.
-RECORD_COUNTER_HIGH = 1
-APPLY_SLOT = 0
-STRENGTH_SLOTS = (1, 2)
+# Record words (``reference.stream``, step 4): counter ``RECORD_COUNTER_HIGH``, one
+# slot per draw (``APPLY_SLOT``, each strength's declared slot).
 
 
 def record_bits(key: Array, slot: int) -> Array:
@@ -368,9 +372,8 @@ def record_uniforms(key: Array, slot: int) -> Array:
     return uniform_from_bits(record_bits(key, slot))
 
 
-# The deterministic mode's one pattern: every record uses this raw key,
-# ``jax.random.key_data(jax.random.key(0))``.
-FIXED_PATTERN_KEY = (0, 0)
+# The deterministic mode's one pattern: every record uses the raw key
+# ``FIXED_PATTERN_KEY``, ``jax.random.key_data(jax.random.key(0))``.
 
 
 def fixed_pattern_key() -> Array:

@@ -4,8 +4,8 @@ The twin of ``reference/record.py`` (the spec: laws, slots, arithmetic), one
 record at a time (the batch programs vmap over records).  Each function takes the
 record's raw key ``uint32 (2,)`` and returns per-record scalars:
 
-* ``drawn_strengths(ranges, key)``: ``{scalar name: float32 ()}``, one per range,
-  from the record words ``STRENGTH_SLOTS`` (``stream.record_uniforms``);
+* ``drawn_strengths(ranges, spec, key)``: ``{scalar name: float32 ()}``, one per
+  range, from the record slot its mode declares (``stream.record_uniforms``);
 * ``apply_decision(apply_prob, key)``: bool ``()`` from slot ``APPLY_SLOT``;
 * ``value_shape`` / ``per_value``: the per-value draw shape (one per pixel when
   channels are shared) and its broadcast back to the element.
@@ -25,14 +25,15 @@ import jax.numpy as jnp
 from jax import lax
 
 from datarax_ops import stream
+from datarax_ops.reference import record as spec_record
 from datarax_ops.reference.record import split_width
+from datarax_ops.reference.spec import Law, ModeSpec
+
+# The params key of the apply decision (the spec's).
+APPLY_KEY = spec_record.APPLY_KEY
 
 Array = jax.Array
 Ranges = tuple[tuple[str, float, float], ...]
-
-# The scalars drawn log-uniformly (reference.record.LOG_UNIFORM); the rest uniformly.
-LOG_UNIFORM = ("lam_scale",)
-APPLY_KEY = "apply"
 
 
 def uniform_strength(levels: Array, low: float, high: float) -> Array:
@@ -64,15 +65,19 @@ def strength_ranges(
     return tuple((name, *config_ranges[name]) for name in order if name in config_ranges)
 
 
-def drawn_strengths(ranges: Ranges, order: tuple[str, ...], key: Array) -> dict[str, Array]:
-    """``{scalar: float32 ()}`` for one record: the ``i``-th scalar of the mode's ``order``
-    draws from record slot ``STRENGTH_SLOTS[i]`` (uniform; ``lam_scale`` log-uniform)."""
+def strength_of_law(law: Law) -> Callable[[Array, float, float], Array]:
+    """The function drawing a strength of ``law`` from its record uniforms."""
+    return log_uniform_strength if law == "log-uniform" else uniform_strength
+
+
+def drawn_strengths(ranges: Ranges, spec: ModeSpec, key: Array) -> dict[str, Array]:
+    """``{scalar: float32 ()}`` for one record: each ranged scalar from the record slot
+    and by the law its mode declares (``spec.strength(scalar)``)."""
     drawn = {}
     for name, low, high in ranges:
-        slot = stream.STRENGTH_SLOTS[order.index(name)]
-        levels = stream.record_uniforms(key, slot)
-        law = log_uniform_strength if name in LOG_UNIFORM else uniform_strength
-        drawn[name] = law(levels, low, high)
+        strength = spec.strength(name)
+        levels = stream.record_uniforms(key, strength.slot)
+        drawn[name] = strength_of_law(strength.law)(levels, low, high)
     return drawn
 
 

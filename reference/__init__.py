@@ -1,11 +1,12 @@
 """The executable specification of datarax_ops, in NumPy only.
 
-Read ``noise.py`` and ``dropout.py`` to learn exactly what each operator mode
-does.  Every mode is a *draw* (all randomness, from a ``numpy.random.Generator``
-or from the counter-based stream of ``stream.py`` given record keys) and an
-*apply* (deterministic given the drawn params).  ``operator_output`` reproduces
-what the compiled ``op(batch)`` returns from the operator's key and the
-records' indices.  This module adds the
+Read ``modes/<name>.py`` (``modes/gaussian.py``, ...) to learn exactly what each
+operator mode does: each file declares one mode (``spec.ModeSpec``), and
+``modes/__init__.py`` is the one registry.  Every mode is a *draw* (all
+randomness, from a ``numpy.random.Generator`` or from the counter-based stream
+of ``stream.py`` given record keys) and an *apply* (deterministic given the
+drawn params).  ``operator_output`` reproduces what the compiled ``op(batch)``
+returns from the operator's key and the records' indices.  This module adds the
 dispatch by config and the batch helpers::
 
     >>> import numpy as np, reference
@@ -18,13 +19,9 @@ dispatch by config and the batch helpers::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
-from . import dropout, noise, record, stream
+from . import modes, record, stream
 from .common import GeneratorSource, RandomSource, StreamSource
 from .config import (
     DataraxModuleConfig,
@@ -32,60 +29,24 @@ from .config import (
     ModalityOperatorConfig,
     NoiseOperatorConfig,
     OperatorConfig,
+    mode_spec,
 )
+from .modes import MODES
+from .spec import ModeSpec, Strength
 
 Params = dict[str, np.ndarray]
-Draw = Callable[[Any, Any, tuple[int, ...], int | None], Params]
-Apply = Callable[[Any, np.ndarray, Params], np.ndarray]
+# The name the reference has always used for a mode's record.
+Mode = ModeSpec
 
 
-def _same_shape(element_shape: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(int(d) for d in element_shape)
-
-
-@dataclass(frozen=True)
-class Mode:
-    """One operator mode: its config class and name, its draw and apply, and its params."""
-
-    config_class: type
-    name: str
-    draw: Draw
-    apply: Apply
-    params_key: str
-    params_shape: Callable[[tuple[int, ...]], tuple[int, ...]] = _same_shape
-
-
-# Every mode, once; everything else (dispatch, tests) derives from this list.
-MODES: tuple[Mode, ...] = (
-    Mode(NoiseOperatorConfig, "gaussian", noise.draw_gaussian, noise.apply_gaussian, "noise"),
-    Mode(
-        NoiseOperatorConfig,
-        "salt_pepper",
-        noise.draw_salt_pepper,
-        noise.apply_salt_pepper,
-        "noise_mask",
-    ),
-    Mode(
-        NoiseOperatorConfig, "poisson", noise.draw_poisson, noise.apply_poisson, "poisson_samples"
-    ),
-    Mode(DropoutOperatorConfig, "pixel", dropout.draw_pixel, dropout.apply_pixel, "keep_mask"),
-    Mode(
-        DropoutOperatorConfig,
-        "channel",
-        dropout.draw_channel,
-        dropout.apply_channel,
-        "keep_mask",
-        dropout.channel_mask_shape,
-    ),
-)
-
-
-def mode_of(config: NoiseOperatorConfig | DropoutOperatorConfig) -> Mode:
-    """The ``Mode`` record of ``config``'s operator and mode."""
-    for mode in MODES:
-        if isinstance(config, mode.config_class) and config.mode == mode.name:
-            return mode
-    raise TypeError(f"no reference mode for {type(config).__name__} with mode={config.mode!r}")
+def mode_of(config: NoiseOperatorConfig | DropoutOperatorConfig) -> ModeSpec:
+    """The declared mode (``ModeSpec``) of ``config``'s operator and mode."""
+    try:
+        return mode_spec(config)
+    except KeyError:
+        raise TypeError(
+            f"no reference mode for {type(config).__name__} with mode={config.mode!r}"
+        ) from None
 
 
 def draw(
@@ -189,16 +150,17 @@ __all__ = [
     "GeneratorSource",
     "ModalityOperatorConfig",
     "Mode",
+    "ModeSpec",
     "NoiseOperatorConfig",
     "OperatorConfig",
     "StreamSource",
+    "Strength",
     "apply",
     "apply_batch",
     "draw",
-    "dropout",
     "fixed_params",
     "mode_of",
-    "noise",
+    "modes",
     "operator_output",
     "record",
     "stream",

@@ -19,14 +19,33 @@ bools) keep messages of their own.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-NOISE_MODES = ("gaussian", "salt_pepper", "poisson")
-DROPOUT_MODES = ("pixel", "channel")
+from . import modes
+from .spec import Family, ModeSpec
+from .validate import (
+    check_range_domain,
+    either,
+    is_real,
+    range_pair,
+    require_bool,
+    require_choice,
+    require_key,
+    require_probability,
+)
+
+# Derived from the registry (``modes``): the lists every other module reads.
+NOISE_MODES = modes.names("noise")
+DROPOUT_MODES = modes.names("dropout")
 BATCH_STRATEGIES = ("vmap", "scan")
+# The range fields, by the mode that reads them, with the scalar each replaces.
+RANGE_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    mode.name: tuple((s.range_field, s.scalar) for s in mode.strengths) for mode in modes.MODES
+}
+# Modes whose draws are per value, so one draw per pixel can be shared over the channels.
+PER_CHANNEL_MODES = tuple(mode.name for mode in modes.MODES if mode.per_value_draws)
 
 
 class ClipRangeTypeError(TypeError, ValueError):
@@ -35,65 +54,11 @@ class ClipRangeTypeError(TypeError, ValueError):
 
 
 # --------------------------------------------------------------------------- #
-# Small checks, one rule each                                                  #
-# --------------------------------------------------------------------------- #
-def _is_real(value: Any) -> bool:
-    """A real number that is not a bool (``True`` is an int in Python)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _require_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-
-
-def _require_real(name: str, value: Any) -> float:
-    if not _is_real(value):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    return float(value)
-
-
-def _require_finite(name: str, value: Any) -> float:
-    number = _require_real(name, value)
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return number
-
-
-def _require_probability(name: str, value: Any) -> float:
-    """A real number in [0, 1]; NaN and +-inf fail the range check (as in datarax)."""
-    p = _require_real(name, value)
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"{name} must be in [0.0, 1.0], got {value}")
-    return p
-
-
-def _require_key(name: str, value: Any, *, optional: bool) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
-
-
-def _either(choices: tuple[str, ...]) -> str:
-    """``'a' or 'b'``; ``'a', 'b', or 'c'`` (datarax's wording of a choice)."""
-    quoted = [f"'{c}'" for c in choices]
-    if len(quoted) <= 2:
-        return " or ".join(quoted)
-    return ", ".join(quoted[:-1]) + ", or " + quoted[-1]
-
-
-def _require_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be {_either(choices)}, got '{value}'")
-
-
-# --------------------------------------------------------------------------- #
 # Validation per level of the hierarchy                                        #
 # --------------------------------------------------------------------------- #
 def validate_module_config(config: DataraxModuleConfig) -> None:
     """Rules shared by every module: caching flag and statistics sources."""
-    _require_bool("cacheable", config.cacheable)
+    require_bool("cacheable", config.cacheable)
     if config.batch_stats_fn is not None and not callable(config.batch_stats_fn):
         raise TypeError(f"batch_stats_fn must be callable or None, got {config.batch_stats_fn!r}")
     if config.precomputed_stats is not None and not isinstance(config.precomputed_stats, Mapping):
@@ -110,21 +75,21 @@ def validate_module_config(config: DataraxModuleConfig) -> None:
 
 def validate_operator_config(config: OperatorConfig) -> None:
     """Randomness and batching rules shared by every operator."""
-    _require_bool("stochastic", config.stochastic)
-    _require_key("stream_name", config.stream_name, optional=True)
+    require_bool("stochastic", config.stochastic)
+    require_key("stream_name", config.stream_name, optional=True)
     if not config.stochastic and config.stream_name is not None:
         raise ValueError(
             "Deterministic modules should not specify stream_name. "
             f"Remove stream_name or set stochastic=True (got stream_name={config.stream_name!r} "
             "with stochastic=False)"
         )
-    _require_choice("batch_strategy", config.batch_strategy, BATCH_STRATEGIES)
+    require_choice("batch_strategy", config.batch_strategy, BATCH_STRATEGIES)
 
 
 def validate_modality_config(config: ModalityOperatorConfig) -> None:
     """Field routing and output-domain rules shared by image operators."""
-    _require_key("field_key", config.field_key, optional=False)
-    _require_key("target_key", config.target_key, optional=True)
+    require_key("field_key", config.field_key, optional=False)
+    require_key("target_key", config.target_key, optional=True)
     if config.auxiliary_fields is not None:
         if isinstance(config.auxiliary_fields, str) or not all(
             isinstance(k, str) and k for k in config.auxiliary_fields
@@ -138,8 +103,8 @@ def validate_modality_config(config: ModalityOperatorConfig) -> None:
                 raise ValueError(
                     f"auxiliary_fields must not contain the transformed field {routed!r}"
                 )
-    _require_bool("preserve_auxiliary", config.preserve_auxiliary)
-    _require_bool("validate_domain_constraints", config.validate_domain_constraints)
+    require_bool("preserve_auxiliary", config.preserve_auxiliary)
+    require_bool("validate_domain_constraints", config.validate_domain_constraints)
     if config.clip_range is not None:
         if not hasattr(config.clip_range, "__len__"):  # datarax: len() raises TypeError
             raise ClipRangeTypeError(
@@ -153,88 +118,26 @@ def validate_modality_config(config: ModalityOperatorConfig) -> None:
             )
         low, high = config.clip_range
         for bound_name, bound in (("clip_range min", low), ("clip_range max", high)):
-            if not _is_real(bound) or math.isnan(float(bound)):
+            if not is_real(bound) or math.isnan(float(bound)):
                 raise ValueError(f"{bound_name} must be a number, got {bound!r}")
         if not float(low) < float(high):
             raise ValueError(f"clip_range min ({low}) must be < max ({high})")
-
-
-def _validate_gaussian(config: NoiseOperatorConfig) -> None:
-    # Each sign check comes before the finiteness check, so -inf gets datarax's message.
-    if _require_real("noise_std", config.noise_std) < 0:
-        raise ValueError(f"noise_std must be non-negative, got {config.noise_std}")
-    _require_finite("noise_std", config.noise_std)
-    _require_finite("noise_mean", config.noise_mean)
-
-
-def _validate_salt_pepper(config: NoiseOperatorConfig) -> None:
-    salt = _require_probability("salt_prob", config.salt_prob)
-    pepper = _require_probability("pepper_prob", config.pepper_prob)
-    if salt + pepper > 1.0:
-        raise ValueError(
-            "Sum of salt_prob and pepper_prob cannot exceed 1.0 "
-            f"(salt_prob + pepper_prob = {config.salt_prob!r} + {config.pepper_prob!r})"
-        )
-    for name in ("salt_value", "pepper_value"):
-        value = getattr(config, name)
-        if value is None:
-            continue
-        if not _is_real(value):
-            raise TypeError(
-                f"{name} must be a number or None, got {type(value)} "
-                f"({value!r}; a bool is not accepted)"
-            )
-        _require_finite(name, value)
-
-
-def _validate_poisson(config: NoiseOperatorConfig) -> None:
-    if _require_real("lam_scale", config.lam_scale) <= 0:
-        raise ValueError(f"lam_scale must be positive, got {config.lam_scale}")
-    _require_finite("lam_scale", config.lam_scale)
-
-
-_NOISE_FIELD_CHECKS = {
-    "gaussian": _validate_gaussian,
-    "salt_pepper": _validate_salt_pepper,
-    "poisson": _validate_poisson,
-}
 
 
 # --------------------------------------------------------------------------- #
 # Training fields beyond the seed pages: strength ranges, channel sharing,       #
 # apply probability (issue 17)                                                 #
 # --------------------------------------------------------------------------- #
-# The range fields, by the mode that reads them, with the scalar each replaces.
-RANGE_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "gaussian": (("noise_std_range", "noise_std"),),
-    "salt_pepper": (("salt_prob_range", "salt_prob"), ("pepper_prob_range", "pepper_prob")),
-    "poisson": (("lam_scale_range", "lam_scale"),),
-    "pixel": (("dropout_rate_range", "dropout_rate"),),
-    "channel": (("dropout_rate_range", "dropout_rate"),),
-}
-# Modes whose draws are per value, so one draw per pixel can be shared over the channels.
-PER_CHANNEL_MODES = ("gaussian", "salt_pepper", "pixel")
+# Every range field of every mode (a config class has them all).
+RANGE_FIELD_NAMES = frozenset(name for pairs in RANGE_FIELDS.values() for name, _ in pairs)
 
 
-def _range_pair(name: str, value: Any) -> tuple[float, float]:
-    """``(lo, hi)`` of a range field: two finite real numbers with ``lo <= hi``."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise ValueError(f"{name} must be a (lo, hi) pair of numbers or None, got {value!r}")
-    low = _require_finite(f"{name} lo", value[0])
-    high = _require_finite(f"{name} hi", value[1])
-    if not low <= high:
-        raise ValueError(f"{name} needs lo <= hi, got {tuple(value)!r}")
-    return low, high
-
-
-def _check_range_domain(name: str, low: float, high: float, mode: str) -> None:
-    """Both ends inside the domain of the scalar the range replaces."""
-    if mode == "gaussian" and low < 0:
-        raise ValueError(f"{name} must be non-negative, got ({low!r}, {high!r})")
-    if mode in ("salt_pepper", "pixel", "channel") and not (0.0 <= low and high <= 1.0):
-        raise ValueError(f"{name} must lie in [0.0, 1.0], got ({low!r}, {high!r})")
-    if mode == "poisson" and not low > 0:
-        raise ValueError(f"{name} must be positive (a log-uniform law), got ({low!r}, {high!r})")
+def mode_spec(config: NoiseOperatorConfig | DropoutOperatorConfig) -> ModeSpec:
+    """The declared mode of ``config`` (its family's ``mode``)."""
+    spec = modes.by_name(config.mode)
+    if spec.family != config.family:
+        raise TypeError(f"mode {config.mode!r} is not a mode of {type(config).__name__}")
+    return spec
 
 
 def validate_training_fields(config: NoiseOperatorConfig | DropoutOperatorConfig) -> None:
@@ -245,41 +148,31 @@ def validate_training_fields(config: NoiseOperatorConfig | DropoutOperatorConfig
     unlike the seed fields, these have no datarax code to stay compatible with, and a
     silently ignored setting would train on the wrong data.
     """
-    used = dict(RANGE_FIELDS[config.mode])
-    for name, _scalar in sorted({pair for pairs in RANGE_FIELDS.values() for pair in pairs}):
+    mode = mode_spec(config)
+    declared = {s.range_field: s for s in mode.strengths}
+    for name in sorted(RANGE_FIELD_NAMES):
         value = getattr(config, name, None)
         if value is None:
             continue
-        if name not in used:
+        if name not in declared:
             readers = [m for m, pairs in RANGE_FIELDS.items() if name in dict(pairs)]
             raise ValueError(
-                f"{name} is read only by mode {_either(tuple(readers))}, "
-                f"not by mode='{config.mode}'"
+                f"{name} is read only by mode {either(tuple(readers))}, not by mode='{config.mode}'"
             )
-        low, high = _range_pair(name, value)
-        _check_range_domain(name, low, high, config.mode)
+        low, high = range_pair(name, value)
+        check_range_domain(name, low, high, declared[name].domain)
         object.__setattr__(config, name, (low, high))  # stored as a hashable float pair
-    if config.mode == "salt_pepper":
-        salt_high = _range_high(config.salt_prob_range, config.salt_prob)
-        pepper_high = _range_high(config.pepper_prob_range, config.pepper_prob)
-        if salt_high + pepper_high > 1.0:
-            raise ValueError(
-                "salt_prob_range / pepper_prob_range: the largest salt and pepper "
-                f"probabilities sum to {salt_high + pepper_high!r} > 1.0 (hi + hi <= 1)"
-            )
-    _require_bool("per_channel", config.per_channel)
+    if mode.check_ranges is not None:
+        mode.check_ranges(config)
+    require_bool("per_channel", config.per_channel)
     if not config.per_channel and config.mode not in PER_CHANNEL_MODES:
         raise ValueError(
-            f"per_channel=False applies to mode {_either(PER_CHANNEL_MODES)} "
+            f"per_channel=False applies to mode {either(PER_CHANNEL_MODES)} "
             f"(one draw per pixel shared over the channels), not to mode='{config.mode}'"
         )
-    if not _is_real(config.apply_prob):
+    if not is_real(config.apply_prob):
         raise TypeError(f"apply_prob must be a real number, got {config.apply_prob!r}")
-    _require_probability("apply_prob", config.apply_prob)
-
-
-def _range_high(value: tuple[float, float] | None, scalar: float) -> float:
-    return float(scalar) if value is None else float(value[1])
+    require_probability("apply_prob", config.apply_prob)
 
 
 def strength_ranges(
@@ -287,9 +180,9 @@ def strength_ranges(
 ) -> dict[str, tuple[float, float]]:
     """``{scalar field: (lo, hi)}`` for every range ``config`` sets (empty: none)."""
     return {
-        scalar: getattr(config, name)
-        for name, scalar in RANGE_FIELDS[config.mode]
-        if getattr(config, name) is not None
+        s.scalar: getattr(config, s.range_field)
+        for s in mode_spec(config).strengths
+        if getattr(config, s.range_field) is not None
     }
 
 
@@ -300,19 +193,20 @@ def validate_noise_config(config: NoiseOperatorConfig) -> None:
     noise_std=-1`` is accepted: the poisson kernel never reads ``noise_std``), so
     configs written for datarax construct unchanged.
     """
-    _require_choice("mode", config.mode, NOISE_MODES)
-    _NOISE_FIELD_CHECKS[config.mode](config)
+    require_choice("mode", config.mode, NOISE_MODES)
+    mode_spec(config).check_fields(config)
 
 
 def validate_dropout_config(config: DropoutOperatorConfig) -> None:
     """Dropout parameters: mode and rate."""
-    if not _is_real(config.dropout_rate):
+    if not is_real(config.dropout_rate):
         raise TypeError(
             f"dropout_rate must be a number, got {type(config.dropout_rate)} "
             f"({config.dropout_rate!r}; a bool is not accepted)"
         )
-    _require_probability("dropout_rate", config.dropout_rate)
-    _require_choice("mode", config.mode, DROPOUT_MODES)
+    require_probability("dropout_rate", config.dropout_rate)
+    require_choice("mode", config.mode, DROPOUT_MODES)
+    mode_spec(config).check_fields(config)
 
 
 # --------------------------------------------------------------------------- #
@@ -397,6 +291,8 @@ class NoiseOperatorConfig(ModalityOperatorConfig):
     random words come from.
     """
 
+    family: ClassVar[Family] = "noise"
+
     clip_range: tuple[float, float] | None = field(default=(0.0, 1.0), kw_only=True)
     mode: Literal["gaussian", "salt_pepper", "poisson"] = field(default="gaussian", kw_only=True)
     noise_std: float = field(default=0.05, kw_only=True)
@@ -432,6 +328,8 @@ class DropoutOperatorConfig(ModalityOperatorConfig):
     See ``reference/dropout.py``.
     """
 
+    family: ClassVar[Family] = "dropout"
+
     clip_range: tuple[float, float] | None = field(default=None, kw_only=True)
     dropout_rate: float = field(default=0.1, kw_only=True)
     mode: Literal["pixel", "channel"] = field(default="pixel", kw_only=True)
@@ -444,3 +342,14 @@ class DropoutOperatorConfig(ModalityOperatorConfig):
         super().__post_init__()
         validate_dropout_config(self)
         validate_training_fields(self)
+
+
+# The config class of each operator family.
+CONFIG_CLASSES: dict[str, type[NoiseOperatorConfig] | type[DropoutOperatorConfig]] = {
+    cls.family: cls for cls in (NoiseOperatorConfig, DropoutOperatorConfig)
+}
+
+
+def config_class_of(mode: str) -> type[NoiseOperatorConfig] | type[DropoutOperatorConfig]:
+    """The config class whose ``mode`` may be ``mode`` (``KeyError`` for an unknown mode)."""
+    return CONFIG_CLASSES[modes.by_name(mode).family]

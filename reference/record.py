@@ -18,9 +18,10 @@ Three training settings (issue 17), each a draw and an apply like the modes:
   ``apply = False`` is returned bit for bit as it came in (no noise, no clip).
 
 Where the randomness comes from: one uniform per record and setting, from the
-record's own words (``stream.record_uniforms``, slots ``APPLY_SLOT`` and
-``STRENGTH_SLOTS``), which never share a threefry block with the per-value bits:
-a record's strength and decision are independent of its noise.  With a
+record's own words (``stream.record_uniforms``, slot ``APPLY_SLOT`` and each
+strength's declared slot, ``spec.Strength.slot``), which never share a threefry
+block with the per-value bits: a record's strength and decision are independent
+of its noise.  With a
 ``numpy.random.Generator`` they are independent draws of it.
 
 Arithmetic (so that the compiled operator matches bit for bit):
@@ -41,23 +42,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .common import PARAM_FLOAT, RandomSource, as_source, params_shape
-from .config import (
-    RANGE_FIELDS,
-    DropoutOperatorConfig,
-    NoiseOperatorConfig,
-    strength_ranges,
-)
-from .stream import APPLY_SLOT, STRENGTH_SLOTS
+from .spec import Law, Strength
+from .stream import APPLY_SLOT
+
+if TYPE_CHECKING:  # the configs import the modes, which import this module
+    from .config import DropoutOperatorConfig, NoiseOperatorConfig
+
+    Config = NoiseOperatorConfig | DropoutOperatorConfig
+else:
+    Config = Any
 
 Params = dict[str, np.ndarray]
-Config = NoiseOperatorConfig | DropoutOperatorConfig
 
-# The scalars drawn log-uniformly; every other range is uniform.
-LOG_UNIFORM = ("lam_scale",)
 # The params key of the apply decision.
 APPLY_KEY = "apply"
 
@@ -103,29 +104,31 @@ def log_uniform_strength(levels: np.ndarray, low: float, high: float) -> np.ndar
     return np.clip(np.exp(exponent), low, high).astype(PARAM_FLOAT)
 
 
-def strength_law(scalar: str) -> str:
-    """``"log-uniform"`` for ``lam_scale``, ``"uniform"`` for every other range."""
-    return "log-uniform" if scalar in LOG_UNIFORM else "uniform"
+def strength_of_law(law: Law) -> Callable[[np.ndarray, float, float], np.ndarray]:
+    """The function drawing a strength of ``law`` from its record uniforms."""
+    return log_uniform_strength if law == "log-uniform" else uniform_strength
 
 
 def draw_strengths(
-    config: Config, rng: np.random.Generator | RandomSource, batch_size: int | None
+    config: Config,
+    strengths: tuple[Strength, ...],
+    rng: np.random.Generator | RandomSource,
+    batch_size: int | None,
 ) -> Params:
     """``{scalar name: float32 (batch_size,) or ()}`` for every range ``config`` sets.
 
-    The ``i``-th range field of the mode (``config.RANGE_FIELDS`` order: salt
-    before pepper) draws from record slot ``STRENGTH_SLOTS[i]``.
+    ``strengths`` are the mode's declared strengths; each draws from its own record
+    slot (``Strength.slot``) by its own law, in declaration order (the order a
+    ``numpy.random.Generator`` is consumed in).
     """
     source = as_source(rng)
-    ranges = strength_ranges(config)
     drawn: Params = {}
-    for slot, (_name, scalar) in zip(STRENGTH_SLOTS, RANGE_FIELDS[config.mode], strict=False):
-        if scalar not in ranges:
+    for strength in strengths:
+        bounds = getattr(config, strength.range_field)
+        if bounds is None:
             continue
-        low, high = ranges[scalar]
-        levels = source.record_uniforms(batch_size, slot)
-        law = log_uniform_strength if scalar in LOG_UNIFORM else uniform_strength
-        drawn[scalar] = law(levels, low, high)
+        levels = source.record_uniforms(batch_size, strength.slot)
+        drawn[strength.scalar] = strength_of_law(strength.law)(levels, *bounds)
     return drawn
 
 

@@ -210,7 +210,8 @@ def test_host_channel_dropout_equals_the_compiled_programs_law(stochastic, rate)
     equals bit for bit (``test_pipeline_reproduced``, ``test_buckets``); 60 records with
     their own words per case, so a wrong decision, key or fill shows.  One record per
     case is also run through the compiled program itself."""
-    from datarax_ops.grain_transform import HOST_CHANNELS, _record_program
+    from datarax_ops.grain_transform import _record_program
+    from datarax_ops.modes.channel import HOST_CHANNELS
 
     config = dx.DropoutOperatorConfig(
         field_key="image", mode="channel", dropout_rate=rate, stochastic=stochastic
@@ -224,7 +225,7 @@ def test_host_channel_dropout_equals_the_compiled_programs_law(stochastic, rate)
             for record in range(60 if channels == 3 else 4):
                 shape = (int(data_rng.integers(1, 9)), int(data_rng.integers(1, 9)), channels)
                 image = (data_rng.standard_normal(shape) * 50).astype(np.dtype(dtype))
-                assert transform._host_channel(image)
+                assert transform.kernel.has_host_path(image)
                 out = transform.random_map({"image": image}, np.random.default_rng(record))
                 words = key_words_from_generator(np.random.default_rng(record))
                 if stochastic:
@@ -252,8 +253,8 @@ def test_channel_dropout_with_a_clip_or_another_rank_compiles_and_agrees():
         field_key="image", mode="channel", dropout_rate=0.5, clip_range=(0.1, 0.9)
     )
     transform = OperatorRandomMap(dx.DropoutOperator(clipped))
-    assert not transform._host_channel(image)
-    assert not transform._host_channel(image[..., 0])
+    assert not transform.kernel.has_host_path(image)
+    assert not transform.kernel.has_host_path(image[..., 0])
     out = transform.random_map({"image": image}, np.random.default_rng(0))
     expected, _, _ = dx.DropoutOperator(clipped).apply({"image": image}, {}, {})
     np.testing.assert_array_equal(out["image"], np.asarray(expected["image"]))

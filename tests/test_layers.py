@@ -5,8 +5,9 @@ Layers, each importing only those at or below it (docs/design.md):
 0. ``reference`` (NumPy only), ``errors``, ``config``, ``_common``, ``stream``,
    ``compile_cache``;
 1. ``poisson``, ``kernel``, ``buckets``;
-2. the mode modules ``noise``, ``dropout``;
-3. ``modes`` (the one list of modes);
+2. (reserved)
+3. ``modes``: each mode's compiled file (``modes/<name>.py``) and the list derived
+   from the one registry (``reference/modes``);
 4. the operator's helpers: ``batch``, ``fields``, ``records``, ``params``, ``bookkeeping``,
    ``state``;
 5. ``operator``;
@@ -38,8 +39,6 @@ LAYERS: dict[str, int] = {
     "strengths": 1,
     "kernel": 1,
     "buckets": 1,
-    "noise": 2,
-    "dropout": 2,
     "modes": 3,
     "batch": 4,
     "fields": 4,

@@ -34,7 +34,12 @@ from typing import Any
 import numpy as np
 import pytest
 from datarax_ops.reference import stream
-from datarax_ops.reference.config import DROPOUT_MODES, PER_CHANNEL_MODES, RANGE_FIELDS
+from datarax_ops.reference.config import (
+    DROPOUT_MODES,
+    PER_CHANNEL_MODES,
+    RANGE_FIELDS,
+    config_class_of,
+)
 from hypothesis import example, given
 from hypothesis import strategies as st
 from scipy import stats
@@ -58,8 +63,10 @@ SOURCES = ("generator", "stream")
 SEEDS = st.integers(0, 2**32 - 1)
 NAN, INF = math.nan, math.inf
 
-# The spec's laws: lam_scale is drawn log-uniformly, every other strength uniformly.
-LOG_UNIFORM = ("lam_scale",)
+# The strengths the spec declares log-uniform (every other strength is uniform).
+LOG_UNIFORM = {
+    s.scalar for mode in reference.MODES for s in mode.strengths if s.law == "log-uniform"
+}
 # A wide range per strength (the deterministic and Monte-Carlo tests use these).
 WIDE = {
     "noise_std": (0.0, 1.0),
@@ -84,12 +91,12 @@ GRID = 2**24  # the uniform levels are multiples of 2**-24
 # Helpers                                                                      #
 # --------------------------------------------------------------------------- #
 def _config(mode: str, **kwargs: Any) -> Any:
-    return MODES[mode].config_class(field_key="image", mode=mode, **kwargs)
+    return config_class_of(mode)(field_key="image", mode=mode, **kwargs)
 
 
 def _own(mode: str, **kwargs: Any) -> dict[str, Any]:
     """The items of ``kwargs`` that are fields of ``mode``'s config class."""
-    names = {field.name for field in dataclasses.fields(MODES[mode].config_class)}
+    names = {field.name for field in dataclasses.fields(config_class_of(mode))}
     return {k: v for k, v in kwargs.items() if k in names}
 
 
@@ -634,9 +641,7 @@ def test_per_channel_false_shares_each_pixel_draw(mode, source, ranged):
 # --------------------------------------------------------------------------- #
 def _clip_for(mode: str) -> tuple[float, float]:
     """A clip range below 255: a transformed record holding a 255 always changes."""
-    return (
-        (0.0, 1.0) if MODES[mode].config_class is reference.NoiseOperatorConfig else (10.0, 200.0)
-    )
+    return (0.0, 1.0) if config_class_of(mode) is reference.NoiseOperatorConfig else (10.0, 200.0)
 
 
 def _record(params: dict, i: int) -> dict:
@@ -843,7 +848,7 @@ def _invalid_cases() -> list[tuple[str, dict[str, Any], type[Exception], str]]:
         for pairs in RANGE_FIELDS.values():
             for field, scalar in pairs:
                 readers = {m for m, p in RANGE_FIELDS.items() if field in dict(p)}
-                config_fields = {f.name for f in dataclasses.fields(MODES[mode].config_class)}
+                config_fields = {f.name for f in dataclasses.fields(config_class_of(mode))}
                 if mode not in readers and field in config_fields:
                     cases.append((mode, {field: WIDE[scalar]}, ValueError, field))
         if mode not in PER_CHANNEL_MODES:

@@ -95,9 +95,15 @@ def training_configs(mode: str) -> list[tuple[str, Any]]:
     return settings
 
 
+def _is_log_uniform(scalar: str) -> bool:
+    """Whether a strength named ``scalar`` is declared log-uniform."""
+    declared = [s for mode in reference.MODES for s in mode.strengths if s.scalar == scalar]
+    return any(s.law == "log-uniform" for s in declared)
+
+
 def _law_of(scalar: str, low: float, high: float) -> tuple[Any, str]:
     """The exact law of a drawn ``scalar`` and its label."""
-    if reference.record.strength_law(scalar) == "log-uniform":
+    if _is_log_uniform(scalar):
         return scipy_stats.loguniform(low, high), f"log-uniform [{low:g}, {high:g}]"
     return scipy_stats.uniform(low, high - low), f"uniform [{low:g}, {high:g}]"
 
@@ -142,7 +148,7 @@ def check_record_draws(rec: Recorder, op: Any, config: Any, seed: int) -> dict[s
     for name in sorted(set(params) & set(expected)):
         if params[name].shape != (shape[0],):
             continue  # per-value params: their laws are the mode's own checks
-        if reference.record.strength_law(name) == "log-uniform":
+        if _is_log_uniform(name):
             same = np.allclose(params[name], expected[name], rtol=1e-6)
         else:
             same = np.array_equal(params[name], expected[name])

@@ -19,11 +19,14 @@ import jax.numpy as jnp
 
 import datarax_ops as dx
 from datarax_ops import _common as common_module
-from datarax_ops import dropout as dropout_modes
-from datarax_ops import noise as noise_modes
 from datarax_ops import stream, strengths
 from datarax_ops._common import clip, from_working, salt_pepper_values, to_working
 from datarax_ops.batch import metadata_of, with_data_like
+from datarax_ops.modes import _dropout as dropout_modes
+from datarax_ops.modes import channel as channel_mode
+from datarax_ops.modes import gaussian as gaussian_mode
+from datarax_ops.modes import poisson as poisson_mode
+from datarax_ops.modes import salt_pepper as salt_pepper_mode
 
 Array = jax.Array
 
@@ -45,7 +48,7 @@ def _with_kernels(operator: type, *mixins_or_kernels: type) -> type:
     by_mode = {}
     for cls in mixins_or_kernels:
         if issubclass(cls, dx.Kernel):
-            by_mode[cls.mode] = cls
+            by_mode[cls.spec.name] = cls
         else:
             for mode in dx.MODES:
                 if issubclass(operator.config_class, mode.config_class):
@@ -71,21 +74,21 @@ def _combine(mixin: type, kernel: type) -> type:
 # Wrong noise kernels                                                          #
 # --------------------------------------------------------------------------- #
 @dataclass(frozen=True)
-class GaussianStdTooLarge(noise_modes.GaussianKernel):
+class GaussianStdTooLarge(gaussian_mode.GaussianKernel):
     def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
         wider = dataclasses.replace(self, noise_std=self.noise_std * 1.03)
-        return noise_modes.draw_gaussian(wider, key, tuple(element_shape))
+        return gaussian_mode.draw(wider, key, tuple(element_shape))
 
 
 @dataclass(frozen=True)
-class GaussianMeanShifted(noise_modes.GaussianKernel):
+class GaussianMeanShifted(gaussian_mode.GaussianKernel):
     def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
         shifted = dataclasses.replace(self, noise_mean=self.noise_mean + 0.01)
-        return noise_modes.draw_gaussian(shifted, key, tuple(element_shape))
+        return gaussian_mode.draw(shifted, key, tuple(element_shape))
 
 
 @dataclass(frozen=True)
-class GaussianZeroStdAddsMean(noise_modes.GaussianKernel):
+class GaussianZeroStdAddsMean(gaussian_mode.GaussianKernel):
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
         if self.noise_std == 0:
             values = to_working(image) + self.noise_mean
@@ -103,7 +106,7 @@ class ClippingSkipped:
 
 
 @dataclass(frozen=True)
-class SaltPepperSwapped(noise_modes.SaltPepperKernel):
+class SaltPepperSwapped(salt_pepper_mode.SaltPepperKernel):
     """The first band (u < salt_prob) gets the pepper value, the second the salt value."""
 
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
@@ -124,21 +127,17 @@ class SaltPepperSwapped(noise_modes.SaltPepperKernel):
 
 
 @dataclass(frozen=True)
-class SaltProbTooLarge(noise_modes.SaltPepperKernel):
+class SaltProbTooLarge(salt_pepper_mode.SaltPepperKernel):
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
         more = min(self.salt_prob * 1.1, 1.0 - self.pepper_prob)
-        return noise_modes.apply_salt_pepper(
-            dataclasses.replace(self, salt_prob=more), image, params
-        )
+        return salt_pepper_mode.apply(dataclasses.replace(self, salt_prob=more), image, params)
 
 
 @dataclass(frozen=True)
-class PepperDefaultWrong(noise_modes.SaltPepperKernel):
+class PepperDefaultWrong(salt_pepper_mode.SaltPepperKernel):
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
         pepper = 0.1 if self.pepper_value is None else self.pepper_value
-        return noise_modes.apply_salt_pepper(
-            dataclasses.replace(self, pepper_value=pepper), image, params
-        )
+        return salt_pepper_mode.apply(dataclasses.replace(self, pepper_value=pepper), image, params)
 
 
 def _range_threshold(image: Array, threshold: float) -> Array:
@@ -172,7 +171,7 @@ class AutoThresholdMoved(WrongRangeRule):
 
 
 @dataclass(frozen=True)
-class PoissonVarianceTooLarge(noise_modes.PoissonKernel):
+class PoissonVarianceTooLarge(poisson_mode.PoissonKernel):
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
         return super(
             PoissonVarianceTooLarge, dataclasses.replace(self, lam_scale=self.lam_scale / 1.1)
@@ -188,7 +187,7 @@ class Poisson255ScalingDropped(WrongRangeRule):
 
 
 @dataclass(frozen=True)
-class PoissonNegativesKept(noise_modes.PoissonKernel):
+class PoissonNegativesKept(poisson_mode.PoissonKernel):
     """Negative inputs use |x| instead of being raised to 0."""
 
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
@@ -196,7 +195,7 @@ class PoissonNegativesKept(noise_modes.PoissonKernel):
 
 
 @dataclass(frozen=True)
-class IntegersTruncated(noise_modes.GaussianKernel):
+class IntegersTruncated(gaussian_mode.GaussianKernel):
     """Integer outputs truncated toward zero instead of rounded."""
 
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
@@ -227,7 +226,7 @@ class DropoutRateTooHigh:
 
 
 @dataclass(frozen=True)
-class ChannelMaskPerPixel(dropout_modes.ChannelKernel):
+class ChannelMaskPerPixel(channel_mode.ChannelKernel):
     """Channel mode draws an independent decision per pixel (broadcast back in apply)."""
 
     def draw(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
@@ -236,9 +235,7 @@ class ChannelMaskPerPixel(dropout_modes.ChannelKernel):
         return dropout_modes.keep_decisions(self, key, tuple(element_shape))
 
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
-        return dropout_modes._finish(
-            self, image, jnp.broadcast_to(params["keep_mask"], image.shape)
-        )
+        return dropout_modes.finish(self, image, jnp.broadcast_to(params["keep_mask"], image.shape))
 
 
 class DropoutRescaled:
@@ -347,7 +344,7 @@ class RangeSwapped:
         swapped = tuple((name, high, low) for name, low, high in self.ranges)  # type: ignore[attr-defined]
         drawn = {}
         for name, high, low in swapped:
-            slot = stream.STRENGTH_SLOTS[self.strength_order.index(name)]  # type: ignore[attr-defined]
+            slot = self.spec.strength(name).slot  # type: ignore[attr-defined]
             levels = stream.record_uniforms(key, slot)
             drawn[name] = jnp.float32(high) + jnp.float32(low - high) * levels
             if name == "lam_scale":
@@ -713,7 +710,7 @@ def variant_class(name: str, config: Any) -> type:
 # Integer gaussian outputs (issue 22): no noise, ties rounded half up          #
 # --------------------------------------------------------------------------- #
 @dataclass(frozen=True)
-class IntegerNoiseDropped(noise_modes.GaussianKernel):
+class IntegerNoiseDropped(gaussian_mode.GaussianKernel):
     """Integer outputs get no noise (clip and cast only); float outputs are right.
     At std 0.3 counts every output is within 1 of the spec's."""
 
@@ -724,7 +721,7 @@ class IntegerNoiseDropped(noise_modes.GaussianKernel):
 
 
 @dataclass(frozen=True)
-class IntegersRoundHalfUp(noise_modes.GaussianKernel):
+class IntegersRoundHalfUp(gaussian_mode.GaussianKernel):
     """Integer outputs rounded half up (``floor(x + 0.5)``), not half to even."""
 
     def apply(self, image: Array, params: dict[str, Array]) -> Array:
