@@ -36,12 +36,21 @@ import numpy as np
 
 import datarax_ops as dx
 from datarax_ops import buckets
-from datarax_ops.bench.kit import MODES, SEED, fmt, markdown_table, summary, time_interleaved
+from datarax_ops.bench.kit import (
+    DEFAULT_LABELS,
+    MODES,
+    SEED,
+    fmt,
+    markdown_table,
+    summary,
+    time_interleaved,
+)
 from datarax_ops.conformance.laws import law_for
 from datarax_ops.environment import package_version
 
-# the modes of the workload (poisson at lam_scale 30), on uint8 0..255 records
-RECORD_MODES = ("gaussian", "salt_pepper", "poisson30", "pixel", "channel")
+# the modes of the workload, each its default example (poisson at lam_scale 30), on
+# uint8 0..255 records
+RECORD_MODES = DEFAULT_LABELS
 FIXED_SHAPE = (224, 224, 3)
 FULL: dict[str, Any] = {"count": 1000, "fixed_count": 100, "sides": (64, 1024), "rounds": 3}
 QUICK: dict[str, Any] = {"count": 12, "fixed_count": 8, "sides": (96, 160), "rounds": 2}
@@ -51,14 +60,16 @@ SIDE_MARKS = (128, 256, 512, 1024)
 
 def record_config_kwargs(mode: str) -> dict[str, Any]:
     """Config fields of ``mode`` for 0..255 records: the case table's, with noise clipped
-    to (0, 255) and gaussian's std scaled to the range (0.05 * 255, as albumentations'
-    ``std_range`` is a fraction of the maximum value)."""
+    to (0, 255) and the fields in the data's value units (the law's
+    ``value_unit_fields``: gaussian's std) scaled to the range (0.05 * 255, as
+    albumentations' ``std_range`` is a fraction of the maximum value)."""
     kind, kwargs = MODES[mode]
     kwargs = dict(kwargs)
     if kind == "noise":
         kwargs["clip_range"] = (0.0, 255.0)
-    if mode == "gaussian":
-        kwargs["noise_std"] = kwargs["noise_std"] * 255.0
+    for field in law_for(kwargs["mode"]).value_unit_fields:
+        if field in kwargs:
+            kwargs[field] = kwargs[field] * 255.0
     return kwargs
 
 

@@ -56,6 +56,7 @@ import datarax_ops as ops
 from datarax_ops import compile_cache, reference
 from datarax_ops.bench import cache, records, training
 from datarax_ops.bench.kit import (
+    DEFAULT_LABELS,
     MIN_ROUNDS,
     MODE_ALIASES,
     MODES,
@@ -66,6 +67,7 @@ from datarax_ops.bench.kit import (
     print_table,
     summary,
     time_interleaved,
+    value_dependent_cost,
 )
 from datarax_ops.cli_input import (
     InputError,
@@ -96,6 +98,7 @@ FULL_FIXED_CALLS = 300  # calls per item of the fixed-cost table
 QUICK_FIXED_CALLS = 30
 BIG_BATCH_VALUES = 2_000_000  # above this many values the reference gets one round
 FIXED_COST_SHAPE = (1, 8, 8, 3)
+FIXED_COST_MODE = DEFAULT_LABELS[0]  # the first mode of the registry, its default example
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +123,11 @@ class Case:
         return MODES[self.mode][0]
 
     @property
+    def value_dependent_cost(self) -> bool:
+        """Whether the mode's cost depends on the pixel values (its kernel says so)."""
+        return value_dependent_cost(self.mode)
+
+    @property
     def name(self) -> str:
         """Readable id, e.g. ``poisson30/uint8/0..255/32x224x224x3``."""
         shape = "x".join(map(str, self.shape))
@@ -141,12 +149,13 @@ class Case:
 def conventions(mode: str, dtype: str) -> tuple[int, ...]:
     """The value conventions (1: 0..1 data, 255: 0..255 data) measured for ``mode``/``dtype``.
 
-    Only poisson's cost depends on the values (lambda), so only poisson runs
-    both; the other modes run 0..1 data.  uint8 data is 0..255 only.
+    Only a mode whose cost depends on the values (poisson's: lambda; its kernel's
+    ``value_dependent_cost``) runs both; the other modes run 0..1 data.  uint8 data is
+    0..255 only.
     """
     if dtype == "uint8":
         return (255,)
-    return (1, 255) if mode.startswith("poisson") else (1,)
+    return (1, 255) if value_dependent_cost(mode) else (1,)
 
 
 def build_cases(
@@ -159,7 +168,7 @@ def build_cases(
             for mode in modes:
                 for scale in conventions(mode, dtype):
                     cases.append(Case(mode, dtype, scale, tuple(shape)))
-                if dtype == "uint8" and mode.startswith("poisson"):
+                if dtype == "uint8" and value_dependent_cost(mode):
                     case = Case(mode, dtype, 1, tuple(shape))
                     skipped.append({"case": case.name, "reason": "uint8 data is 0..255 only"})
     return cases, skipped
@@ -340,6 +349,7 @@ def measure_case(
     result: dict[str, Any] = {
         "case": dataclasses.asdict(case),
         "name": case.name,
+        "value_dependent_cost": case.value_dependent_cost,
         "config": {
             k: list(v) if isinstance(v, tuple) else v for k, v in case.config_kwargs().items()
         },
@@ -401,7 +411,8 @@ def add_summaries(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_fixed_costs(impl: Impl, calls: int) -> dict[str, Any]:
-    """Per-call cost of a tiny (1x8x8x3 float32) gaussian batch, in **microseconds**.
+    """Per-call cost of a tiny (1x8x8x3 float32) batch of ``FIXED_COST_MODE``, in
+    **microseconds**.
 
     Items: eager ``op(batch)``; ``op(batch)`` under ``nnx.jit``; the ``jax.jit``
     split/merge step the case table times; ``Batch.from_parts`` alone; a plain
@@ -410,7 +421,7 @@ def measure_fixed_costs(impl: Impl, calls: int) -> dict[str, Any]:
     import jax
     from flax import nnx
 
-    case = Case("gaussian", "float32", 1, FIXED_COST_SHAPE)
+    case = Case(FIXED_COST_MODE, "float32", 1, FIXED_COST_SHAPE)
     images = jax.device_put(make_images(case))
     batch = impl.make_batch(images)
     eager_operator, jit_operator = impl.make_operator(case), impl.make_operator(case)
@@ -438,7 +449,7 @@ def measure_fixed_costs(impl: Impl, calls: int) -> dict[str, Any]:
     seconds = time_interleaved(items, calls)
     return {
         "shape": list(FIXED_COST_SHAPE),
-        "mode": "gaussian",
+        "mode": FIXED_COST_MODE,
         "seconds": seconds,
         "summary_us": {
             name: {"min_us": min(v) * 1e6, "median_us": statistics.median(v) * 1e6}
@@ -520,6 +531,13 @@ CASE_HEADER = [
 ]
 
 
+def constant_cost_modes() -> str:
+    """The registry's modes whose cost does not depend on the values, as prose
+    (``"a, b and c"``)."""
+    names = [MODES[label][1]["mode"] for label in DEFAULT_LABELS if not value_dependent_cost(label)]
+    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The whole report as Markdown: machine, method, cases, fixed costs, notes."""
     info, params = report["machine"], report["parameters"]
@@ -561,14 +579,14 @@ def render_markdown(report: dict[str, Any]) -> str:
             [name, fmt(v["min_us"]), fmt(v["median_us"])] for name, v in fixed["summary_us"].items()
         ]
         lines += [
-            "Fixed cost per call (1x8x8x3 float32 gaussian), microseconds:",
+            f"Fixed cost per call (1x8x8x3 float32 {fixed['mode']}), microseconds:",
             "",
             markdown_table(["call", "min us", "median us"], rows),
             "",
         ]
     notes = [f"{s['case']} skipped: {s['reason']}" for s in report["skipped"]]
     notes += [
-        "gaussian, salt_pepper and dropout run 0..1 data for float dtypes (their cost does not "
+        f"{constant_cost_modes()} run 0..1 data for float dtypes (their cost does not "
         "depend on the values); noise modes on 0..255 data use clip_range=(0, 255)."
     ]
     if report["impl"] != "datarax_ops":
@@ -631,6 +649,11 @@ def _names(
     return parse
 
 
+def aliases_text() -> str:
+    """``--modes``' aliases for its help, e.g. ``'poisson' = poisson1, poisson30, poisson255``."""
+    return "; ".join(f"{name!r} = {', '.join(labels)}" for name, labels in MODE_ALIASES.items())
+
+
 def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespace:
     """The bench's options, checked by :func:`check_args` (nothing is written).
 
@@ -648,7 +671,7 @@ def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespa
         "--modes",
         type=_names(tuple(MODES), MODE_ALIASES),
         default=None,
-        help=f"comma-separated, from {', '.join(MODES)} ('poisson' = all three); "
+        help=f"comma-separated, from {', '.join(MODES)} ({aliases_text()}); "
         f"default all (with --quick: {', '.join(QUICK_MODES)})",
     )
     parser.add_argument(
@@ -741,7 +764,12 @@ def reference_rounds(args: argparse.Namespace, shape: tuple[int, ...]) -> int:
 def not_available(case: Case, error: BaseException) -> dict[str, Any]:
     """The record of a case the implementation could not run."""
     reason = f"{type(error).__name__}: {error}".splitlines()[0][:200]
-    return {"case": dataclasses.asdict(case), "name": case.name, "not_available": reason}
+    return {
+        "case": dataclasses.asdict(case),
+        "name": case.name,
+        "value_dependent_cost": case.value_dependent_cost,
+        "not_available": reason,
+    }
 
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:

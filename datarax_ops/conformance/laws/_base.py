@@ -121,6 +121,10 @@ class Law(ABC):
         rms = float(np.sqrt(np.mean((outputs.astype(np.float64) - original) ** 2)))
         return f"rms change {rms:.3f}"
 
+    # Config fields in the data's value units (a fraction of 1 on 0..1 data): on 0..255
+    # data they are 255 times as large (the bench's uint8 records scale them).
+    value_unit_fields: ClassVar[tuple[str, ...]] = ()
+
     def albumentations_counterpart(
         self, settings: Mapping[str, Any], album: ModuleType
     ) -> tuple[Any, str] | None:

@@ -61,6 +61,8 @@ class GaussianLaw(Law):
         x, y = images.astype(np.float64), out.astype(np.float64)
         return (y - x - config.noise_mean) / config.noise_std
 
+    value_unit_fields = ("noise_std", "noise_mean")
+
     def albumentations_counterpart(
         self, settings: Mapping[str, Any], album: ModuleType
     ) -> tuple[Any, str] | None:
