@@ -38,7 +38,7 @@ bench      speed: every mode, dtype and shape against a jitted copy of the same 
 bench_datarax  the same benchmark against datarax==0.1.17's operators (Python 3.12), for
            the side-by-side column, with albumentations==2.0.8 beside the records workload;
            then one datarax Pipeline.step() with datarax's stage or ours
-           (python -m datarax_ops.bench_pipeline)
+           (python -m datarax_ops.bench.pipeline)
 dieharder  dieharder -a on the raw random stream (needs the dieharder binary; ~30 min, ~250 GB)
 browser    (not in CI) the verify HTML report opened in headless Chromium: images load, no
            console errors, every mode's section; saves a full-page screenshot
@@ -440,7 +440,7 @@ def bench_datarax(session: nox.Session) -> None:
         env=_bench_env(),
     )
     # one datarax Pipeline.step() with datarax's stage or ours (bench-results/pipeline.md)
-    session.run("python", "-m", "datarax_ops.bench_pipeline", env=_bench_env())
+    session.run("python", "-m", "datarax_ops.bench.pipeline", env=_bench_env())
 
 
 @nox.session

@@ -17,7 +17,7 @@ Bad input (an unknown mode, too few samples, pictures that cannot be read, a rep
 that cannot be written) ends a command before any compile or sampling with one line,
 ``datarax-ops <command>: error: ...``, and exit status 2 (``datarax_ops.cli_input``).
 Each command checks its inputs in one function (``verify_inputs`` here,
-``gallery.demo_inputs``, ``bench.check_args``).
+``gallery.demo_inputs``, ``bench.run.check_args``).
 """
 
 from __future__ import annotations
@@ -348,6 +348,6 @@ def _demo(argv: Sequence[str]) -> int:
 
 
 def _bench(argv: Sequence[str]) -> int:
-    from datarax_ops import bench
+    from datarax_ops.bench import run
 
-    return bench.main(list(argv), prog="datarax-ops bench")
+    return run.main(list(argv), prog="datarax-ops bench")

@@ -19,7 +19,10 @@ import time
 
 import pytest
 
-from datarax_ops import bench, bench_records, bench_training, cli
+from datarax_ops import cli
+from datarax_ops.bench import records as bench_records
+from datarax_ops.bench import run as bench_run
+from datarax_ops.bench import training as bench_training
 from datarax_ops.conformance import checks, gallery, training
 from datarax_ops.conformance.results import ModeRun, Verdict
 
@@ -39,9 +42,9 @@ def no_work(monkeypatch):
         (training, "verify_training"),
         (cli, "gallery_picture"),
         (gallery, "gallery_figure"),
-        (bench, "build_cases"),
-        (bench, "measure_case"),
-        (bench, "measure_fixed_costs"),
+        (bench_run, "build_cases"),
+        (bench_run, "measure_case"),
+        (bench_run, "measure_fixed_costs"),
         (bench_records, "measure_records"),
         (bench_training, "measure_training"),
     ):
@@ -196,7 +199,7 @@ def test_bench_rejects_an_out_that_is_a_file(no_work, tmp_path, capsys):
 def test_bench_names_a_missing_datarax(no_work, monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "datarax", None)  # makes `import datarax` fail
     line = error_line(["bench", "--impl", "datarax", "--out", str(tmp_path)], capsys)
-    assert f"--impl datarax needs datarax=={bench.DATARAX_VERSION} installed" in line
+    assert f"--impl datarax needs datarax=={bench_run.DATARAX_VERSION} installed" in line
 
 
 # --------------------------------------------------------------------------- #

@@ -22,7 +22,9 @@ import pathlib
 import pytest
 
 import datarax_ops
-from datarax_ops import bench, bench_cache, cli, compile_cache
+from datarax_ops import cli, compile_cache
+from datarax_ops.bench import cache as bench_cache
+from datarax_ops.bench import run as bench_run
 from datarax_ops.cli_input import InputError
 from datarax_ops.compile_cache import ENV_VAR, cache_setting, default_cache_dir
 from datarax_ops.conformance import gallery
@@ -81,7 +83,7 @@ def test_every_command_takes_the_cache_flags(command: str):
     parse = {
         "verify": lambda argv: cli.verify_parser().parse_args(argv),
         "demo": gallery.parse_args,
-        "bench": bench.parse_args,
+        "bench": bench_run.parse_args,
     }[command]
     assert _cache_flags(parse) == [(None, False), ("/tmp/c", False), (None, True)]
     with pytest.raises(InputError, match="not allowed with"):  # one or the other
@@ -186,7 +188,7 @@ OUTPUTS = """
 import sys, json, jax, numpy as np
 from flax import nnx
 import datarax_ops as dx
-from datarax_ops.bench_cache import count_cache_hits
+from datarax_ops.bench.cache import count_cache_hits
 if sys.argv[1] != "off":
     dx.enable_compile_cache(sys.argv[1])
 images = np.random.default_rng(7).random((3, 12, 10, 3), np.float32)
@@ -256,7 +258,7 @@ def test_the_suite_never_fills_the_home_cache():
 
 
 def _workload(name: str, cold_s: float, warm_s: float | None) -> dict:
-    """A workload of ``bench_cache.measure_cache`` (warm None: the warm process failed)."""
+    """A workload of ``bench.cache.measure_cache`` (warm None: the warm process failed)."""
     cache = {"files": 3, "bytes": 2_000_000}
     warm = {"wall_s": warm_s, "exit_status": 0, "cache": cache}
     if warm_s is None:

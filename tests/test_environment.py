@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from datarax_ops import bench
+from datarax_ops.bench import run as bench_run
 from datarax_ops.environment import PACKAGES, as_text, device_kinds, environment
 
 
@@ -37,7 +37,7 @@ def test_device_kinds_are_counted():
 
 
 def test_bench_machine_record_is_the_environment():
-    info = bench.machine_info(bench.load_impl("datarax_ops"))
+    info = bench_run.machine_info(bench_run.load_impl("datarax_ops"))
     shared = environment()
     for key in ("cpu_model", "cpu_count", "backend", "devices", "python", "git"):
         assert info[key] == shared[key], key

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -127,6 +128,22 @@ class Law(ABC):
         ``(records, H, W, 3)`` from ``original`` ``(H, W, 3)``."""
         rms = float(np.sqrt(np.mean((outputs.astype(np.float64) - original) ** 2)))
         return f"rms change {rms:.3f}"
+
+    # Config fields in the data's value units (a fraction of 1 on 0..1 data): on 0..255
+    # data they are 255 times as large (the bench's uint8 records scale them).
+    value_unit_fields: ClassVar[tuple[str, ...]] = ()
+
+    def albumentations_counterpart(
+        self, settings: Mapping[str, Any], album: ModuleType
+    ) -> tuple[Any, str] | None:
+        """albumentations' closest transform (``p=1``) to this mode configured by
+        ``settings`` (config fields for uint8 0..255 records, the bench's records
+        workload), and a line on how the two differ; None when it has none.
+
+        ``album`` is the imported ``albumentations`` module (an optional package: the
+        bench passes it only when installed)."""
+        del settings, album
+        return None
 
 
 # --------------------------------------------------------------------------- #

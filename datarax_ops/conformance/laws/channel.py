@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -59,6 +60,17 @@ class ChannelLaw(DropoutLaw):
         if outputs.shape[-1] != 3:
             return super().effect_label(original, outputs)
         return "kept " + " ".join(kept_channels(original, output) for output in outputs)
+
+    def albumentations_counterpart(
+        self, settings: Mapping[str, Any], album: ModuleType
+    ) -> tuple[Any, str] | None:
+        """``ChannelDropout`` of exactly one channel (ours: each channel on its own)."""
+        rate = settings["dropout_rate"]
+        return (
+            album.ChannelDropout(channel_drop_range=(1, 1), fill=0, p=1.0),
+            "ChannelDropout(channel_drop_range=(1, 1)): exactly one of 3 channels per image; "
+            f"ours each channel with probability {rate:g}",
+        )
 
 
 def kept_channels(original: np.ndarray, output: np.ndarray) -> str:

@@ -4,6 +4,7 @@ is exactly normal whatever the picture."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -64,6 +65,18 @@ class GaussianLaw(Law):
     def noise_scores(self, config: Any, images: np.ndarray, out: np.ndarray) -> np.ndarray:
         x, y = images.astype(np.float64), out.astype(np.float64)
         return (y - x - config.noise_mean) / config.noise_std
+
+    value_unit_fields = ("noise_std", "noise_mean")
+
+    def albumentations_counterpart(
+        self, settings: Mapping[str, Any], album: ModuleType
+    ) -> tuple[Any, str] | None:
+        """``GaussNoise``: its ``std_range`` is a fraction of 255, ``noise_std`` is not."""
+        std = settings["noise_std"] / 255.0
+        return (
+            album.GaussNoise(std_range=(std, std), mean_range=(0.0, 0.0), per_channel=True, p=1.0),
+            f"GaussNoise(std_range=({std:g}, {std:g})): the same law per value",
+        )
 
 
 LAW = GaussianLaw()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,6 +26,16 @@ class PixelLaw(DropoutLaw):
 
     def effect_label(self, original: np.ndarray, outputs: np.ndarray) -> str:
         return changed_fraction(original, outputs)
+
+    def albumentations_counterpart(
+        self, settings: Mapping[str, Any], album: ModuleType
+    ) -> tuple[Any, str] | None:
+        """``PixelDropout`` per channel: the same law."""
+        rate = settings["dropout_rate"]
+        return (
+            album.PixelDropout(dropout_prob=rate, per_channel=True, drop_value=0, p=1.0),
+            f"PixelDropout(dropout_prob={rate:g}, per_channel=True): the same law",
+        )
 
 
 LAW = PixelLaw()

@@ -5,6 +5,7 @@ counts read back from the output follow a known Poisson law per value."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -115,6 +116,17 @@ class PoissonLaw(Law):
         lam = poisson_lambda(config, images)
         k = np.rint(out.astype(np.float64) * gain(config, images))
         return np.where(lam > 0, (k - lam) / np.sqrt(np.where(lam > 0, lam, 1.0)), 0.0)
+
+    def albumentations_counterpart(
+        self, settings: Mapping[str, Any], album: ModuleType
+    ) -> tuple[Any, str] | None:
+        """``ShotNoise``: counts of photons per unit intensity, ``1 / scale``."""
+        scale = 1.0 / settings["lam_scale"]
+        return (
+            album.ShotNoise(scale_range=(scale, scale), p=1.0),
+            f"ShotNoise(scale_range=({scale:.4g}, {scale:.4g})): {settings['lam_scale']:g} counts "
+            "per unit intensity in linear light (gamma 2.2); ours on the values",
+        )
 
 
 LAW = PoissonLaw()

@@ -4,6 +4,7 @@ else stays; the three categories of a readable value are multinomial."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -101,6 +102,20 @@ class SaltPepperLaw(Law):
 
     def effect_label(self, original: np.ndarray, outputs: np.ndarray) -> str:
         return changed_fraction(original, outputs)
+
+    def albumentations_counterpart(
+        self, settings: Mapping[str, Any], album: ModuleType
+    ) -> tuple[Any, str] | None:
+        """``SaltAndPepper`` with the same total amount and salt share."""
+        amount = settings["salt_prob"] + settings["pepper_prob"]
+        salt_share = settings["salt_prob"] / amount
+        return (
+            album.SaltAndPepper(
+                amount=(amount, amount), salt_vs_pepper=(salt_share, salt_share), p=1.0
+            ),
+            f"SaltAndPepper(amount=({amount:g}, {amount:g})): whole pixels (all channels), "
+            "an exact count; ours each value by its own draw",
+        )
 
 
 LAW = SaltPepperLaw()

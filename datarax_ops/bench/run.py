@@ -23,7 +23,7 @@ the minimum and the median over rounds, and the ratios are
 rounds, as ``min(reference) / min(jitted)``.  The compiled step's temporary
 memory comes from XLA's ``memory_analysis()``.
 
-The compile-cache workload (``bench_cache``; ``--no-cache-runs`` skips it, ``--cache-only``
+The compile-cache workload (``bench.cache``; ``--no-cache-runs`` skips it, ``--cache-only``
 runs only it) times ``datarax-ops verify --seed 0`` and 400 varied-size poisson records in
 fresh processes, first on an empty persistent compilation cache, then on the filled one.
 This process itself keeps its compiled programs as the command line does
@@ -53,8 +53,10 @@ from typing import Any
 import numpy as np
 
 import datarax_ops as ops
-from datarax_ops import bench_cache, bench_records, bench_training, compile_cache, reference
-from datarax_ops.bench_kit import (
+from datarax_ops import compile_cache, reference
+from datarax_ops.bench import cache, records, training
+from datarax_ops.bench.kit import (
+    DEFAULT_LABELS,
     MIN_ROUNDS,
     MODE_ALIASES,
     MODES,
@@ -65,6 +67,7 @@ from datarax_ops.bench_kit import (
     print_table,
     summary,
     time_interleaved,
+    value_dependent_cost,
 )
 from datarax_ops.cli_input import (
     InputError,
@@ -90,11 +93,12 @@ DATARAX_VERSION = "0.1.17"
 FULL_ROUNDS = 20  # interleaved rounds of jitted / copy / eager
 CASE_BUDGET_S = 120.0  # default --case-budget: seconds of timed rounds per case
 QUICK_ROUNDS = 3
-TRAINING_ROUNDS = 30  # interleaved rounds of the training settings (bench_training)
+TRAINING_ROUNDS = 30  # interleaved rounds of the training settings (bench.training)
 FULL_FIXED_CALLS = 300  # calls per item of the fixed-cost table
 QUICK_FIXED_CALLS = 30
 BIG_BATCH_VALUES = 2_000_000  # above this many values the reference gets one round
 FIXED_COST_SHAPE = (1, 8, 8, 3)
+FIXED_COST_MODE = DEFAULT_LABELS[0]  # the first mode of the registry, its default example
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +123,11 @@ class Case:
         return MODES[self.mode][0]
 
     @property
+    def value_dependent_cost(self) -> bool:
+        """Whether the mode's cost depends on the pixel values (its kernel says so)."""
+        return value_dependent_cost(self.mode)
+
+    @property
     def name(self) -> str:
         """Readable id, e.g. ``poisson30/uint8/0..255/32x224x224x3``."""
         shape = "x".join(map(str, self.shape))
@@ -140,12 +149,13 @@ class Case:
 def conventions(mode: str, dtype: str) -> tuple[int, ...]:
     """The value conventions (1: 0..1 data, 255: 0..255 data) measured for ``mode``/``dtype``.
 
-    Only poisson's cost depends on the values (lambda), so only poisson runs
-    both; the other modes run 0..1 data.  uint8 data is 0..255 only.
+    Only a mode whose cost depends on the values (poisson's: lambda; its kernel's
+    ``value_dependent_cost``) runs both; the other modes run 0..1 data.  uint8 data is
+    0..255 only.
     """
     if dtype == "uint8":
         return (255,)
-    return (1, 255) if mode.startswith("poisson") else (1,)
+    return (1, 255) if value_dependent_cost(mode) else (1,)
 
 
 def build_cases(
@@ -158,7 +168,7 @@ def build_cases(
             for mode in modes:
                 for scale in conventions(mode, dtype):
                     cases.append(Case(mode, dtype, scale, tuple(shape)))
-                if dtype == "uint8" and mode.startswith("poisson"):
+                if dtype == "uint8" and value_dependent_cost(mode):
                     case = Case(mode, dtype, 1, tuple(shape))
                     skipped.append({"case": case.name, "reason": "uint8 data is 0..255 only"})
     return cases, skipped
@@ -339,6 +349,7 @@ def measure_case(
     result: dict[str, Any] = {
         "case": dataclasses.asdict(case),
         "name": case.name,
+        "value_dependent_cost": case.value_dependent_cost,
         "config": {
             k: list(v) if isinstance(v, tuple) else v for k, v in case.config_kwargs().items()
         },
@@ -400,7 +411,8 @@ def add_summaries(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_fixed_costs(impl: Impl, calls: int) -> dict[str, Any]:
-    """Per-call cost of a tiny (1x8x8x3 float32) gaussian batch, in **microseconds**.
+    """Per-call cost of a tiny (1x8x8x3 float32) batch of ``FIXED_COST_MODE``, in
+    **microseconds**.
 
     Items: eager ``op(batch)``; ``op(batch)`` under ``nnx.jit``; the ``jax.jit``
     split/merge step the case table times; ``Batch.from_parts`` alone; a plain
@@ -409,7 +421,7 @@ def measure_fixed_costs(impl: Impl, calls: int) -> dict[str, Any]:
     import jax
     from flax import nnx
 
-    case = Case("gaussian", "float32", 1, FIXED_COST_SHAPE)
+    case = Case(FIXED_COST_MODE, "float32", 1, FIXED_COST_SHAPE)
     images = jax.device_put(make_images(case))
     batch = impl.make_batch(images)
     eager_operator, jit_operator = impl.make_operator(case), impl.make_operator(case)
@@ -437,7 +449,7 @@ def measure_fixed_costs(impl: Impl, calls: int) -> dict[str, Any]:
     seconds = time_interleaved(items, calls)
     return {
         "shape": list(FIXED_COST_SHAPE),
-        "mode": "gaussian",
+        "mode": FIXED_COST_MODE,
         "seconds": seconds,
         "summary_us": {
             name: {"min_us": min(v) * 1e6, "median_us": statistics.median(v) * 1e6}
@@ -519,6 +531,13 @@ CASE_HEADER = [
 ]
 
 
+def constant_cost_modes() -> str:
+    """The registry's modes whose cost does not depend on the values, as prose
+    (``"a, b and c"``)."""
+    names = [MODES[label][1]["mode"] for label in DEFAULT_LABELS if not value_dependent_cost(label)]
+    return " and ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The whole report as Markdown: machine, method, cases, fixed costs, notes."""
     info, params = report["machine"], report["parameters"]
@@ -549,25 +568,25 @@ def render_markdown(report: dict[str, Any]) -> str:
     if report["cases"]:
         lines += [markdown_table(CASE_HEADER, [case_row(r) for r in report["cases"]]), ""]
     if "records" in report:
-        lines += bench_records.render_records(report["records"])
+        lines += records.render_records(report["records"])
     if "training" in report:
-        lines += [bench_training.training_markdown(report["training"])]
+        lines += [training.training_markdown(report["training"])]
     if "cache" in report:
-        lines += bench_cache.render_cache(report["cache"])
+        lines += cache.render_cache(report["cache"])
     fixed = report.get("fixed_cost")
     if fixed:
         rows = [
             [name, fmt(v["min_us"]), fmt(v["median_us"])] for name, v in fixed["summary_us"].items()
         ]
         lines += [
-            "Fixed cost per call (1x8x8x3 float32 gaussian), microseconds:",
+            f"Fixed cost per call (1x8x8x3 float32 {fixed['mode']}), microseconds:",
             "",
             markdown_table(["call", "min us", "median us"], rows),
             "",
         ]
     notes = [f"{s['case']} skipped: {s['reason']}" for s in report["skipped"]]
     notes += [
-        "gaussian, salt_pepper and dropout run 0..1 data for float dtypes (their cost does not "
+        f"{constant_cost_modes()} run 0..1 data for float dtypes (their cost does not "
         "depend on the values); noise modes on 0..255 data use clip_range=(0, 255)."
     ]
     if report["impl"] != "datarax_ops":
@@ -630,6 +649,11 @@ def _names(
     return parse
 
 
+def aliases_text() -> str:
+    """``--modes``' aliases for its help, e.g. ``'poisson' = poisson1, poisson30, poisson255``."""
+    return "; ".join(f"{name!r} = {', '.join(labels)}" for name, labels in MODE_ALIASES.items())
+
+
 def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespace:
     """The bench's options, checked by :func:`check_args` (nothing is written).
 
@@ -647,7 +671,7 @@ def parse_args(argv: Sequence[str] | None, prog: str = PROG) -> argparse.Namespa
         "--modes",
         type=_names(tuple(MODES), MODE_ALIASES),
         default=None,
-        help=f"comma-separated, from {', '.join(MODES)} ('poisson' = all three); "
+        help=f"comma-separated, from {', '.join(MODES)} ({aliases_text()}); "
         f"default all (with --quick: {', '.join(QUICK_MODES)})",
     )
     parser.add_argument(
@@ -740,7 +764,12 @@ def reference_rounds(args: argparse.Namespace, shape: tuple[int, ...]) -> int:
 def not_available(case: Case, error: BaseException) -> dict[str, Any]:
     """The record of a case the implementation could not run."""
     reason = f"{type(error).__name__}: {error}".splitlines()[0][:200]
-    return {"case": dataclasses.asdict(case), "name": case.name, "not_available": reason}
+    return {
+        "case": dataclasses.asdict(case),
+        "name": case.name,
+        "value_dependent_cost": case.value_dependent_cost,
+        "not_available": reason,
+    }
 
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
@@ -790,18 +819,16 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         report["fixed_cost"] = measure_fixed_costs(
             impl, QUICK_FIXED_CALLS if args.quick else FULL_FIXED_CALLS
         )
-    records = dict(bench_records.QUICK if args.quick else bench_records.FULL)
+    record_sizes = dict(records.QUICK if args.quick else records.FULL)
     if args.records is not None:
-        records["count"] = args.records
-    if records["count"] and not args.cache_only:
-        report["records"] = bench_records.measure_records(modes, **records)
+        record_sizes["count"] = args.records
+    if record_sizes["count"] and not args.cache_only:
+        report["records"] = records.measure_records(modes, **record_sizes)
     if tables and not args.no_training:
         training_rounds = args.rounds or (QUICK_ROUNDS if args.quick else TRAINING_ROUNDS)
-        report["training"] = bench_training.measure_training(
-            modes, tuple(shapes[0]), training_rounds
-        )
+        report["training"] = training.measure_training(modes, tuple(shapes[0]), training_rounds)
     if not (args.records_only or args.no_cache_runs):
-        report["cache"] = bench_cache.measure_cache(quick=args.quick)
+        report["cache"] = cache.measure_cache(quick=args.quick)
     report["wall_s"] = time.perf_counter() - started
 
     markdown = render_markdown(report)
@@ -816,17 +843,17 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
             f"{impl.name}: op / jitted copy, min over interleaved rounds", CASE_HEADER, rows
         )
     if "records" in report:
-        print_table("records of any size", *bench_records.records_table(report["records"]))
+        print_table("records of any size", *records.records_table(report["records"]))
     if "training" in report:
         print_table(
             "training settings / the fixed-strength operator",
-            list(bench_training.HEADER),
-            bench_training.training_rows(report["training"]),
+            list(training.HEADER),
+            training.training_rows(report["training"]),
         )
     if "cache" in report:
         print_table(
             "compiled programs kept between runs: cold / warm process",
-            *bench_cache.cache_table(report["cache"]),
+            *cache.cache_table(report["cache"]),
         )
     print(f"wrote {stem}.json and {stem}.md", file=sys.stderr)
     return 0

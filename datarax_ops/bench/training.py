@@ -3,10 +3,11 @@
 For each mode, on one batch (the bench's first shape, float32, 0..1: 32x224x224x3
 by default), the jitted ``op(batch)`` step of the fixed-strength operator (the
 case table's config) and of the same config with one training setting on --
-a strength range, shared channels (``per_channel=False``), ``apply_prob=0.5`` --
-are timed in interleaved rounds together with a jitted copy of the batch.  The
-figure is the ratio of minima ``setting / fixed`` from the same rounds (equal to
-the ratio of their op/copy ratios); the target is at most ``TARGET`` (1.1).
+a strength range (each strength's declared ``example_range``), shared channels
+(``per_channel=False``, for modes with per-value draws), ``apply_prob=0.5`` -- are
+timed in interleaved rounds together with a jitted copy of the batch.  The figure is
+the ratio of minima ``setting / fixed`` from the same rounds (equal to the ratio of
+their op/copy ratios); the target is at most ``TARGET`` (1.1).
 """
 
 from __future__ import annotations
@@ -18,29 +19,31 @@ from typing import Any
 import numpy as np
 
 import datarax_ops as dx
-from datarax_ops.bench_kit import MODES, SEED, fmt, markdown_table, summary, time_interleaved
-from datarax_ops.reference.config import PER_CHANNEL_MODES, RANGE_FIELDS
+from datarax_ops.bench.kit import (
+    DEFAULT_LABELS,
+    MODES,
+    SEED,
+    fmt,
+    markdown_table,
+    spec_of,
+    summary,
+    time_interleaved,
+)
 
 TARGET = 1.1
-# The bench modes with a training counterpart, and the range each scalar gets.
-TRAINING_MODES = ("gaussian", "salt_pepper", "poisson30", "pixel", "channel")
-RANGES: dict[str, tuple[float, float]] = {
-    "noise_std": (0.0, 0.1),
-    "salt_prob": (0.0, 0.1),
-    "pepper_prob": (0.0, 0.1),
-    "lam_scale": (3.0, 300.0),
-    "dropout_rate": (0.0, 0.4),
-}
+# The bench modes timed with the training settings: each mode's default example.
+TRAINING_MODES = DEFAULT_LABELS
 APPLY_PROB = 0.5
 
 
 def settings(mode: str) -> dict[str, dict[str, Any]]:
-    """``{setting: config overrides}`` of a bench mode (``poisson30`` is poisson)."""
-    name = MODES[mode][1]["mode"]
+    """``{setting: config overrides}`` of a bench mode (``poisson30`` is poisson): every
+    strength's ``example_range``; shared channels where the draws are per value."""
+    spec = spec_of(mode)
     out: dict[str, dict[str, Any]] = {
-        "range": {field: RANGES[scalar] for field, scalar in RANGE_FIELDS[name]}
+        "range": {strength.range_field: strength.example_range for strength in spec.strengths}
     }
-    if name in PER_CHANNEL_MODES:
+    if spec.per_value_draws:
         out["shared channels"] = {"per_channel": False}
     out[f"apply_prob {APPLY_PROB:g}"] = {"apply_prob": APPLY_PROB}
     return out

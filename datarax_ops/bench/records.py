@@ -36,11 +36,21 @@ import numpy as np
 
 import datarax_ops as dx
 from datarax_ops import buckets
-from datarax_ops.bench_kit import MODES, SEED, fmt, markdown_table, summary, time_interleaved
+from datarax_ops.bench.kit import (
+    DEFAULT_LABELS,
+    MODES,
+    SEED,
+    fmt,
+    markdown_table,
+    summary,
+    time_interleaved,
+)
+from datarax_ops.conformance.laws import law_for
 from datarax_ops.environment import package_version
 
-# the modes of the workload (poisson at lam_scale 30), on uint8 0..255 records
-RECORD_MODES = ("gaussian", "salt_pepper", "poisson30", "pixel", "channel")
+# the modes of the workload, each its default example (poisson at lam_scale 30), on
+# uint8 0..255 records
+RECORD_MODES = DEFAULT_LABELS
 FIXED_SHAPE = (224, 224, 3)
 FULL: dict[str, Any] = {"count": 1000, "fixed_count": 100, "sides": (64, 1024), "rounds": 3}
 QUICK: dict[str, Any] = {"count": 12, "fixed_count": 8, "sides": (96, 160), "rounds": 2}
@@ -50,14 +60,16 @@ SIDE_MARKS = (128, 256, 512, 1024)
 
 def record_config_kwargs(mode: str) -> dict[str, Any]:
     """Config fields of ``mode`` for 0..255 records: the case table's, with noise clipped
-    to (0, 255) and gaussian's std scaled to the range (0.05 * 255, as albumentations'
-    ``std_range`` is a fraction of the maximum value)."""
+    to (0, 255) and the fields in the data's value units (the law's
+    ``value_unit_fields``: gaussian's std) scaled to the range (0.05 * 255, as
+    albumentations' ``std_range`` is a fraction of the maximum value)."""
     kind, kwargs = MODES[mode]
     kwargs = dict(kwargs)
     if kind == "noise":
         kwargs["clip_range"] = (0.0, 255.0)
-    if mode == "gaussian":
-        kwargs["noise_std"] = kwargs["noise_std"] * 255.0
+    for field in law_for(kwargs["mode"]).value_unit_fields:
+        if field in kwargs:
+            kwargs[field] = kwargs[field] * 255.0
     return kwargs
 
 
@@ -87,50 +99,16 @@ def grain_transform(mode: str) -> Any:
 
 
 def albumentations_transform(mode: str) -> tuple[Any, str] | None:
-    """albumentations' closest transform to ``mode`` (``p=1``), and how it differs;
-    None when albumentations is not installed."""
+    """albumentations' closest transform to ``mode`` (``p=1``), and how it differs (the
+    mode's conformance law knows both); None when albumentations is not installed or
+    the law names no counterpart (the records table then has no albumentations columns
+    for the mode)."""
     try:
         import albumentations as album
     except ImportError:
         return None
-    kwargs = record_config_kwargs(mode)
-    if mode == "gaussian":
-        std = kwargs["noise_std"] / 255.0
-        return (
-            album.GaussNoise(std_range=(std, std), mean_range=(0.0, 0.0), per_channel=True, p=1.0),
-            f"GaussNoise(std_range=({std:g}, {std:g})): the same law per value",
-        )
-    if mode == "salt_pepper":
-        amount = kwargs["salt_prob"] + kwargs["pepper_prob"]
-        salt_share = kwargs["salt_prob"] / amount
-        return (
-            album.SaltAndPepper(
-                amount=(amount, amount), salt_vs_pepper=(salt_share, salt_share), p=1.0
-            ),
-            f"SaltAndPepper(amount=({amount:g}, {amount:g})): whole pixels (all channels), "
-            "an exact count; ours each value by its own draw",
-        )
-    if mode.startswith("poisson"):
-        scale = 1.0 / kwargs["lam_scale"]
-        return (
-            album.ShotNoise(scale_range=(scale, scale), p=1.0),
-            f"ShotNoise(scale_range=({scale:.4g}, {scale:.4g})): {kwargs['lam_scale']:g} counts "
-            "per unit intensity in linear light (gamma 2.2); ours on the values",
-        )
-    if mode == "pixel":
-        rate = kwargs["dropout_rate"]
-        return (
-            album.PixelDropout(dropout_prob=rate, per_channel=True, drop_value=0, p=1.0),
-            f"PixelDropout(dropout_prob={rate:g}, per_channel=True): the same law",
-        )
-    if mode == "channel":
-        rate = kwargs["dropout_rate"]
-        return (
-            album.ChannelDropout(channel_drop_range=(1, 1), fill=0, p=1.0),
-            "ChannelDropout(channel_drop_range=(1, 1)): exactly one of 3 channels per image; "
-            f"ours each channel with probability {rate:g}",
-        )
-    raise ValueError(f"no albumentations counterpart for {mode!r}")
+    law = law_for(MODES[mode][1]["mode"])
+    return law.albumentations_counterpart(record_config_kwargs(mode), album)
 
 
 def _pass(

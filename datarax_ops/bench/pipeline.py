@@ -1,7 +1,7 @@
 """Speed inside datarax's own ``Pipeline``: one ``Pipeline.step()`` whose augmentation stage
 is datarax's operator or ours, measured in the same run (``nox -s bench_datarax``).
 
-For every mode of ``datarax_ops.bench.MODES`` (by default the quick set) three pipelines
+For every mode of ``datarax_ops.bench.kit.MODES`` (by default the quick set) three pipelines
 read the same in-memory source of ``--records`` float32 images (``--shape`` per batch,
 default 32x224x224x3) with the same batch size:
 
@@ -10,10 +10,10 @@ default 32x224x224x3) with the same batch size:
 * ``datarax_ops``: ours, built from the same config fields.
 
 Each ``step()`` is datarax's compiled step (``nnx.jit``), timed until its output is ready, in
-interleaved rounds (``bench.time_interleaved``); the table reports the minimum of each and
+interleaved rounds (``kit.time_interleaved``); the table reports the minimum of each and
 ``datarax / datarax_ops`` (above 1: our stage's step is faster).  Needs datarax >= 0.1.17.
 
-    python -m datarax_ops.bench_pipeline [--modes gaussian,pixel] [--rounds 10] [--out DIR]
+    python -m datarax_ops.bench.pipeline [--modes gaussian,pixel] [--rounds 10] [--out DIR]
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from datarax_ops import bench
+from datarax_ops.bench import kit, run
 from datarax_ops.environment import package_version
 
 STAGES = ("copy", "datarax", "datarax_ops")
@@ -55,8 +55,8 @@ def stage_for(impl_name: str, mode: str, shape: tuple[int, ...]) -> Any:
     """The augmentation stage of ``impl_name`` for ``mode`` (None for ``copy``)."""
     if impl_name == "copy":
         return None
-    case = bench.Case(mode, "float32", 1, shape)
-    return bench.load_impl(impl_name).make_operator(case)
+    case = run.Case(mode, "float32", 1, shape)
+    return run.load_impl(impl_name).make_operator(case)
 
 
 def _step_ready(pipeline: Any) -> Any:
@@ -77,8 +77,8 @@ def measure_mode(mode: str, images: np.ndarray, batch_size: int, rounds: int) ->
         if out.shape != shape or not bool(jax.numpy.all(jax.numpy.isfinite(out))):
             raise AssertionError(f"{name} step gave {out.shape}, expected {shape}")
         calls[name] = functools.partial(_step_ready, pipeline)
-    times = bench.time_interleaved(calls, rounds)
-    result: dict[str, Any] = {name: bench.summary(times[name]) for name in STAGES}
+    times = kit.time_interleaved(calls, rounds)
+    result: dict[str, Any] = {name: kit.summary(times[name]) for name in STAGES}
     result["datarax_over_ops"] = result["datarax"]["min_ms"] / result["datarax_ops"]["min_ms"]
     return result
 
@@ -101,7 +101,7 @@ def render_markdown(results: dict[str, dict[str, Any]], shape: tuple[int, ...]) 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--modes", default=",".join(bench.QUICK_MODES))
+    parser.add_argument("--modes", default=",".join(kit.QUICK_MODES))
     parser.add_argument("--shape", default="x".join(map(str, DEFAULT_SHAPE)))
     parser.add_argument("--records", type=int, default=DEFAULT_RECORDS)
     parser.add_argument("--rounds", type=int, default=10)
@@ -115,11 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     shape = tuple(int(d) for d in args.shape.split("x"))
     modes = [m for m in args.modes.split(",") if m]
-    unknown = [m for m in modes if m not in bench.MODES]
+    unknown = [m for m in modes if m not in kit.MODES]
     if unknown:
-        raise SystemExit(f"unknown modes {unknown}; choose from {sorted(bench.MODES)}")
+        raise SystemExit(f"unknown modes {unknown}; choose from {sorted(kit.MODES)}")
     records = max(args.records, shape[0])
-    images = np.random.default_rng(bench.SEED).random((records, *shape[1:]), dtype=np.float32)
+    images = np.random.default_rng(kit.SEED).random((records, *shape[1:]), dtype=np.float32)
     results = {}
     for mode in modes:
         results[mode] = measure_mode(mode, images, shape[0], args.rounds)

@@ -8,8 +8,9 @@ and is written) and **warm** (the same command again: programs load from the cac
 * **verify**: ``datarax-ops verify --seed 0`` (``python -m datarax_ops verify``); the
   figure is the process's wall time.  Goal: warm <= ``GOALS["verify"]`` x cold.
 * **records**: the first ``count`` varied-size uint8 records (sides uniform in
-  ``sides``, ``bench_records.make_records``) through the poisson grain transform
-  (lam_scale 30, ``bench_records.grain_transform``), one record a call, as a grain
+  ``sides``, ``bench.records.make_records``) through the grain transform of
+  ``RECORDS_MODE`` (the first mode whose cost depends on the values, its default example:
+  poisson at lam_scale 30; ``bench.records.grain_transform``), one record a call, as a grain
   pipeline's first epoch does; the figure is that pass's time inside the process (the
   process's wall time, imports included, is recorded too).  Goal: warm <=
   ``GOALS["records"]`` x cold.
@@ -17,7 +18,7 @@ and is written) and **warm** (the same command again: programs load from the cac
 Each run also records its exit status, the programs of the records pass and how many
 came from the cache (JAX's monitoring events), and the cache's files and bytes after it.
 
-    python -m datarax_ops.bench_cache --records 400 --compile-cache DIR   (one records pass)
+    python -m datarax_ops.bench.cache --records 400 --compile-cache DIR   (one records pass)
 """
 
 from __future__ import annotations
@@ -36,16 +37,27 @@ from typing import Any
 
 import numpy as np
 
-from datarax_ops import bench_records, buckets, compile_cache
-from datarax_ops.bench_kit import SEED, fmt, markdown_table
+from datarax_ops import buckets, compile_cache
+from datarax_ops.bench.kit import (
+    DEFAULT_LABELS,
+    SEED,
+    fmt,
+    markdown_table,
+    spec_of,
+    value_dependent_cost,
+)
+from datarax_ops.bench.records import grain_transform, make_records
 
 GOALS = {"verify": 0.4, "records": 0.25}
 """Goals of warm / cold for each workload (issue 21)."""
-RECORDS_MODE = "poisson30"
+# The records workload's mode: the first whose cost depends on the values (poisson, its
+# default example lam_scale 30): its programs are the slowest to compile.
+RECORDS_MODE = next(label for label in DEFAULT_LABELS if value_dependent_cost(label))
+QUICK_VERIFY_MODE = spec_of(DEFAULT_LABELS[0]).name  # --quick verifies the registry's first
 FULL: dict[str, Any] = {"verify_args": ("--seed", "0"), "count": 400, "sides": (64, 1024)}
 QUICK: dict[str, Any] = {
     "verify_args": (
-        *("--seed", "0", "--mode", "gaussian", "--samples", "1000"),
+        *("--seed", "0", "--mode", QUICK_VERIFY_MODE, "--samples", "1000"),
         *("--no-gallery", "--no-training"),
     ),
     "count": 12,
@@ -80,8 +92,8 @@ def records_pass(count: int, sides: tuple[int, int]) -> dict[str, Any]:
     """Pushes ``count`` varied-size records through the poisson grain transform, one at a
     time; returns the pass's seconds, its programs (``buckets.count_compiles``: compiled
     or loaded from the cache) and how many of them the cache supplied."""
-    records = bench_records.make_records(count, sides, SEED)
-    transform = bench_records.grain_transform(RECORDS_MODE)
+    records = make_records(count, sides, SEED)
+    transform = grain_transform(RECORDS_MODE)
     rng = np.random.default_rng(SEED)
     with buckets.count_compiles() as compiles, count_cache_hits() as hits:
         start = time.perf_counter()
@@ -148,7 +160,7 @@ def measure_cache(quick: bool = False) -> dict[str, Any]:
         verify_run = cold_and_warm("verify", [*verify, "--out", out], "wall_s")
     verify_run["command"] = shlex.join(["datarax-ops", "verify", *sizes["verify_args"]])
     low, high = sizes["sides"]
-    records = [python, "-m", "datarax_ops.bench_cache", "--records", str(sizes["count"])]
+    records = [python, "-m", "datarax_ops.bench.cache", "--records", str(sizes["count"])]
     records += ["--sides", str(low), str(high)]
     return {
         "count": sizes["count"],
@@ -228,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """One records pass in this process (the warm and cold runs of ``measure_cache``);
     prints ``records-pass: {json}``."""
     parser = argparse.ArgumentParser(
-        prog="python -m datarax_ops.bench_cache",
+        prog="python -m datarax_ops.bench.cache",
         description="Varied-size poisson records through the grain transform, one pass; "
         "prints its seconds, XLA compilations and cache hits as JSON.",
     )

@@ -1,6 +1,10 @@
 """What every benchmark here shares: the mode table, interleaved timing, number and table
-formatting.  ``bench`` (cases), ``bench_records`` (records of any size) and
-``bench_pipeline`` (datarax's ``Pipeline.step``) build on it.
+formatting.  ``run`` (cases), ``records`` (records of any size), ``training``, ``cache``
+and ``pipeline`` (datarax's ``Pipeline.step``) build on it.
+
+The mode table is the registry's (``datarax_ops.modes.MODES``): every example a mode
+declares (``ModeSpec.examples``) is a bench mode labelled ``name + suffix``
+(``poisson30`` is poisson's ``"30"`` example); nothing here names a mode.
 """
 
 from __future__ import annotations
@@ -12,21 +16,42 @@ from typing import Any
 
 import numpy as np
 
+from datarax_ops import modes as registry
+from datarax_ops.reference.spec import ModeSpec
+
 SEED = 0
 MIN_ROUNDS = 3  # a case's time budget never cuts it below this many rounds
 
-# mode name -> (operator kind, config keyword arguments shared by both implementations)
+# label -> (operator family, config keyword arguments shared by both implementations),
+# every example of every mode, in registry order
 MODES: dict[str, tuple[str, dict[str, Any]]] = {
-    "gaussian": ("noise", {"mode": "gaussian", "noise_std": 0.05}),
-    "salt_pepper": ("noise", {"mode": "salt_pepper", "salt_prob": 0.05, "pepper_prob": 0.05}),
-    "pixel": ("dropout", {"mode": "pixel", "dropout_rate": 0.2}),
-    "channel": ("dropout", {"mode": "channel", "dropout_rate": 0.2}),
-    "poisson1": ("noise", {"mode": "poisson", "lam_scale": 1.0}),
-    "poisson30": ("noise", {"mode": "poisson", "lam_scale": 30.0}),
-    "poisson255": ("noise", {"mode": "poisson", "lam_scale": 255.0}),
+    mode.name + suffix: (mode.spec.family, {"mode": mode.name, **settings})
+    for mode in registry.MODES
+    for suffix, settings in mode.spec.examples
 }
-MODE_ALIASES: dict[str, tuple[str, ...]] = {"poisson": ("poisson1", "poisson30", "poisson255")}
-QUICK_MODES = ("gaussian", "salt_pepper", "pixel", "channel", "poisson30")
+# a mode with several examples names all of them (``--modes poisson``)
+MODE_ALIASES: dict[str, tuple[str, ...]] = {
+    mode.name: mode.spec.example_labels for mode in registry.MODES if len(mode.spec.examples) > 1
+}
+# one example per mode, its default (``--quick``, the records and training workloads)
+DEFAULT_LABELS: tuple[str, ...] = tuple(mode.spec.default_label for mode in registry.MODES)
+QUICK_MODES = DEFAULT_LABELS
+
+
+def registry_mode(label: str) -> registry.Mode:
+    """The registry's mode of bench label ``label`` (a key of ``MODES``)."""
+    return registry.by_name(MODES[label][1]["mode"])
+
+
+def spec_of(label: str) -> ModeSpec:
+    """The declaration (``ModeSpec``) of the mode of bench label ``label``."""
+    return registry_mode(label).spec
+
+
+def value_dependent_cost(label: str) -> bool:
+    """Whether the cost of the mode of ``label`` depends on the pixel values (its kernel
+    says so): the bench then times it on 0..1 and on 0..255 data."""
+    return registry_mode(label).kernel_class.value_dependent_cost
 
 
 def time_interleaved(

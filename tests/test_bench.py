@@ -1,0 +1,138 @@
+"""The bench's cases come from the mode registry, and stay the cases they were.
+
+``datarax_ops.bench`` names no mode: its table is every example of every mode
+(``ModeSpec.examples``), its quick / records / training sets the default examples,
+the value conventions and the speed goal follow the kernel's ``value_dependent_cost``,
+the training ranges each strength's ``example_range``, and the albumentations
+counterparts of the records workload come from the modes' laws.  These tests pin the
+resulting cases (labels and configs) so that a change of the registry that changes
+them is seen; nothing here compiles or times anything.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from datarax_ops import modes
+from datarax_ops.bench import cache, kit, records, run, training
+from datarax_ops.conformance.laws import LAWS, Law
+
+# The bench's cases before the registry (issue 23): label -> (family, config fields).
+CASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "gaussian": ("noise", {"mode": "gaussian", "noise_std": 0.05}),
+    "salt_pepper": ("noise", {"mode": "salt_pepper", "salt_prob": 0.05, "pepper_prob": 0.05}),
+    "pixel": ("dropout", {"mode": "pixel", "dropout_rate": 0.2}),
+    "channel": ("dropout", {"mode": "channel", "dropout_rate": 0.2}),
+    "poisson1": ("noise", {"mode": "poisson", "lam_scale": 1.0}),
+    "poisson30": ("noise", {"mode": "poisson", "lam_scale": 30.0}),
+    "poisson255": ("noise", {"mode": "poisson", "lam_scale": 255.0}),
+}
+DEFAULTS = {"gaussian", "salt_pepper", "pixel", "channel", "poisson30"}
+
+
+def test_the_cases_are_the_registry_examples_and_the_cases_they_were():
+    assert kit.MODES == CASES
+    assert list(kit.MODES) == [label for m in modes.MODES for label in m.spec.example_labels]
+    assert kit.MODE_ALIASES == {"poisson": ("poisson1", "poisson30", "poisson255")}
+    for default_set in (kit.QUICK_MODES, records.RECORD_MODES, training.TRAINING_MODES):
+        assert set(default_set) == DEFAULTS
+    assert run.FIXED_COST_MODE == "gaussian"  # the registry's first mode
+    assert cache.RECORDS_MODE == "poisson30"  # the first mode whose cost depends on values
+
+
+def test_only_a_value_dependent_mode_runs_both_value_conventions():
+    shape = (1, 2, 2, 3)
+    cases, skipped = run.build_cases(tuple(kit.MODES), run.DTYPES, [shape])
+    poisson = {"poisson1", "poisson30", "poisson255"}
+    assert {c.mode for c in cases if c.value_dependent_cost} == poisson
+    float_scales = {(c.mode, c.scale) for c in cases if c.dtype == "float32"}
+    for label in kit.MODES:
+        expected = {1, 255} if label in poisson else {1}
+        assert {scale for mode, scale in float_scales if mode == label} == expected, label
+    assert all(c.scale == 255 for c in cases if c.dtype == "uint8")
+    assert len(cases) == 3 * 7 + 2 * 3  # every label per dtype, poisson's 0..255 floats
+    assert [s["case"] for s in skipped] == [
+        f"{label}/uint8/0..1/1x2x2x3" for label in ("poisson1", "poisson30", "poisson255")
+    ]
+    noise_255 = [c for c in cases if c.kind == "noise" and c.scale == 255]
+    assert noise_255 and all(c.config_kwargs()["clip_range"] == (0.0, 255.0) for c in noise_255)
+
+
+def test_training_ranges_are_the_declared_example_ranges():
+    got = {label: training.settings(label) for label in training.TRAINING_MODES}
+    assert got["gaussian"]["range"] == {"noise_std_range": (0.0, 0.2)}
+    assert got["salt_pepper"]["range"] == {
+        "salt_prob_range": (0.0, 0.2),
+        "pepper_prob_range": (0.0, 0.2),
+    }
+    assert got["poisson30"]["range"] == {"lam_scale_range": (3.0, 300.0)}
+    assert got["pixel"]["range"] == got["channel"]["range"] == {"dropout_rate_range": (0.05, 0.6)}
+    shared = {label for label, settings in got.items() if "shared channels" in settings}
+    assert shared == {"gaussian", "salt_pepper", "pixel"}  # draws per value
+    assert all(settings["apply_prob 0.5"] == {"apply_prob": 0.5} for settings in got.values())
+
+
+def test_records_configs_scale_value_unit_fields_to_0_255():
+    assert records.record_config_kwargs("gaussian") == {
+        "mode": "gaussian",
+        "noise_std": pytest.approx(0.05 * 255.0),
+        "clip_range": (0.0, 255.0),
+    }
+    assert records.record_config_kwargs("poisson30") == {
+        "mode": "poisson",
+        "lam_scale": 30.0,
+        "clip_range": (0.0, 255.0),
+    }
+    assert records.record_config_kwargs("pixel") == CASES["pixel"][1]
+
+
+def fake_albumentations() -> SimpleNamespace:
+    """A stand-in for the ``albumentations`` module: each transform class returns
+    ``(class name, keyword arguments)``."""
+
+    def transform(name: str) -> Any:
+        return lambda **kwargs: (name, kwargs)
+
+    names = ("GaussNoise", "SaltAndPepper", "ShotNoise", "PixelDropout", "ChannelDropout")
+    return SimpleNamespace(**{name: transform(name) for name in names})
+
+
+def rounded(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with every float (also inside tuples) rounded to 12 decimals."""
+
+    def one(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return tuple(one(v) for v in value)
+        return round(value, 12) if isinstance(value, float) else value
+
+    return {key: one(value) for key, value in kwargs.items()}
+
+
+def test_each_law_names_its_albumentations_counterpart(monkeypatch):
+    monkeypatch.setitem(sys.modules, "albumentations", fake_albumentations())
+    got = {label: records.albumentations_transform(label) for label in records.RECORD_MODES}
+    expected = {
+        "gaussian": (
+            "GaussNoise",
+            {"std_range": (0.05, 0.05), "mean_range": (0.0, 0.0), "per_channel": True},
+        ),
+        "salt_pepper": ("SaltAndPepper", {"amount": (0.1, 0.1), "salt_vs_pepper": (0.5, 0.5)}),
+        "poisson30": ("ShotNoise", {"scale_range": (1 / 30, 1 / 30)}),
+        "pixel": ("PixelDropout", {"dropout_prob": 0.2, "per_channel": True, "drop_value": 0}),
+        "channel": ("ChannelDropout", {"channel_drop_range": (1, 1), "fill": 0}),
+    }
+    for label, (name, kwargs) in expected.items():
+        (got_name, got_kwargs), note = got[label]
+        assert got_name == name and note.startswith(name + "("), (label, note)
+        assert rounded(got_kwargs) == rounded({**kwargs, "p": 1.0}), label
+
+
+def test_without_albumentations_or_a_counterpart_there_is_none(monkeypatch):
+    monkeypatch.setitem(sys.modules, "albumentations", None)  # import raises ImportError
+    assert records.albumentations_transform("gaussian") is None
+    law = LAWS["gaussian"]  # the base hook, which a law without a counterpart keeps
+    assert Law.albumentations_counterpart(law, {"noise_std": 1.0}, fake_albumentations()) is None
