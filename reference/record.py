@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -51,11 +51,11 @@ from .spec import Law, Strength
 from .stream import APPLY_SLOT
 
 if TYPE_CHECKING:  # the configs import the modes, which import this module
+    from typing import TypeAlias
+
     from .config import DropoutOperatorConfig, NoiseOperatorConfig
 
-    Config = NoiseOperatorConfig | DropoutOperatorConfig
-else:
-    Config = Any
+    Config: TypeAlias = NoiseOperatorConfig | DropoutOperatorConfig
 
 Params = dict[str, np.ndarray]
 

@@ -772,6 +772,38 @@ def not_available(case: Case, error: BaseException) -> dict[str, Any]:
     }
 
 
+def write_report(report: dict[str, Any], out: Path, name: str, quick: bool) -> Any:
+    """Writes ``report`` as ``<out>/<name>[-quick]-<stamp>.json`` and ``.md``; returns the
+    path without suffix."""
+    markdown = render_markdown(report)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = report["machine"]["date_utc"].replace(":", "").replace("-", "").split("+")[0]
+    stem = out / f"{name}{'-quick' if quick else ''}-{stamp}"
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    stem.with_suffix(".md").write_text(markdown, encoding="utf-8")
+    return stem
+
+
+def print_tables(report: dict[str, Any], name: str) -> None:
+    """The report's tables on the console: cases, records, training settings, cache."""
+    if report["cases"]:
+        rows = [case_row(result) for result in report["cases"]]
+        print_table(f"{name}: op / jitted copy, min over interleaved rounds", CASE_HEADER, rows)
+    if "records" in report:
+        print_table("records of any size", *records.records_table(report["records"]))
+    if "training" in report:
+        print_table(
+            "training settings / the fixed-strength operator",
+            list(training.HEADER),
+            training.training_rows(report["training"]),
+        )
+    if "cache" in report:
+        print_table(
+            "compiled programs kept between runs: cold / warm process",
+            *cache.cache_table(report["cache"]),
+        )
+
+
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Runs the bench; returns 0, or 2 (one line on stderr, ``<prog>: error: ...``) for bad
     input: options, an ``--out`` that cannot be written, an ``--impl`` not installed,
@@ -831,30 +863,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         report["cache"] = cache.measure_cache(quick=args.quick)
     report["wall_s"] = time.perf_counter() - started
 
-    markdown = render_markdown(report)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = report["machine"]["date_utc"].replace(":", "").replace("-", "").split("+")[0]
-    stem = args.out / f"{impl.name}{'-quick' if args.quick else ''}-{stamp}"
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    stem.with_suffix(".md").write_text(markdown, encoding="utf-8")
-    if report["cases"]:
-        rows = [case_row(result) for result in report["cases"]]
-        print_table(
-            f"{impl.name}: op / jitted copy, min over interleaved rounds", CASE_HEADER, rows
-        )
-    if "records" in report:
-        print_table("records of any size", *records.records_table(report["records"]))
-    if "training" in report:
-        print_table(
-            "training settings / the fixed-strength operator",
-            list(training.HEADER),
-            training.training_rows(report["training"]),
-        )
-    if "cache" in report:
-        print_table(
-            "compiled programs kept between runs: cold / warm process",
-            *cache.cache_table(report["cache"]),
-        )
+    stem = write_report(report, args.out, impl.name, args.quick)
+    print_tables(report, impl.name)
     print(f"wrote {stem}.json and {stem}.md", file=sys.stderr)
     return 0
 
