@@ -80,6 +80,7 @@ _STRENGTH: dict[str, dict[str, Any]] = {
     "poisson": {"lam_scale": 30.0},
     "pixel": {"dropout_rate": 0.3},
     "channel": {"dropout_rate": 0.5},
+    "speckle": {"noise_std": 0.2},
 }
 
 
@@ -102,6 +103,8 @@ _RANGES: dict[str, dict[str, Any]] = {
     "poisson": {"lam_scale_range": (3.0, 300.0)},
     "pixel": {"dropout_rate_range": (0.1, 0.6)},
     "channel": {"dropout_rate_range": (0.2, 0.8)},
+    # from above 0: tests divide the noise by each record's std
+    "speckle": {"noise_std_range": (0.02, 0.4)},
 }
 TRAINING_APPLY_PROB = 0.7
 
