@@ -294,7 +294,9 @@ class NoiseOperatorConfig(ModalityOperatorConfig):
     family: ClassVar[Family] = "noise"
 
     clip_range: tuple[float, float] | None = field(default=(0.0, 1.0), kw_only=True)
-    mode: Literal["gaussian", "salt_pepper", "poisson"] = field(default="gaussian", kw_only=True)
+    mode: Literal["gaussian", "salt_pepper", "poisson", "speckle"] = field(
+        default="gaussian", kw_only=True
+    )
     noise_std: float = field(default=0.05, kw_only=True)
     noise_mean: float = field(default=0.0, kw_only=True)
     salt_prob: float = field(default=0.01, kw_only=True)

@@ -80,6 +80,7 @@ _STRENGTH: dict[str, dict[str, Any]] = {
     "poisson": {"lam_scale": 30.0},
     "pixel": {"dropout_rate": 0.3},
     "channel": {"dropout_rate": 0.5},
+    "speckle": {"noise_std": 0.2},
 }
 
 
@@ -88,7 +89,8 @@ def mode_config(mode: str, **overrides: Any) -> Any:
     at a visible strength; ``overrides`` replace any field."""
     (entry,) = [m for m in dx.MODES if m.name == mode]
     fields: dict[str, Any] = {"field_key": "image", "mode": mode, "stochastic": True}
-    fields.update(_STRENGTH.get(mode, {}))
+    # a mode not listed here: its declared default example (the bench's case)
+    fields.update(_STRENGTH.get(mode) or entry.spec.example())
     fields.update(overrides)
     return entry.config_class(**fields)
 
@@ -101,6 +103,8 @@ _RANGES: dict[str, dict[str, Any]] = {
     "poisson": {"lam_scale_range": (3.0, 300.0)},
     "pixel": {"dropout_rate_range": (0.1, 0.6)},
     "channel": {"dropout_rate_range": (0.2, 0.8)},
+    # from above 0: tests divide the noise by each record's std
+    "speckle": {"noise_std_range": (0.02, 0.4)},
 }
 TRAINING_APPLY_PROB = 0.7
 
@@ -110,7 +114,10 @@ def training_settings(mode: str) -> dict[str, Any]:
     mode has per-value draws, ``apply_prob=0.7`` (config overrides)."""
     from datarax_ops.reference.config import PER_CHANNEL_MODES
 
-    fields: dict[str, Any] = {**_RANGES[mode], "apply_prob": TRAINING_APPLY_PROB}
+    (entry,) = [m for m in dx.MODES if m.name == mode]
+    # a mode not listed here: each declared strength's example range
+    ranges = _RANGES.get(mode) or {s.range_field: s.example_range for s in entry.spec.strengths}
+    fields: dict[str, Any] = {**ranges, "apply_prob": TRAINING_APPLY_PROB}
     if mode in PER_CHANNEL_MODES:
         fields["per_channel"] = False
     return fields

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from datarax_ops.reference import modes
 from datarax_ops.reference.config import (
     DROPOUT_MODES,
     NOISE_MODES,
@@ -256,7 +257,7 @@ def _ranged_configs(
                 high = float(np.nextafter(high, 0.0))
             kwargs[name] = (min(low, high), high)
             break
-    if mode == "gaussian":
+    if "noise_mean" in modes.by_name(mode).fields:
         kwargs["noise_mean"] = draw(noise_means())
     kwargs["per_channel"] = draw(st.booleans()) if mode in PER_CHANNEL_MODES else True
     kwargs["apply_prob"] = draw(st.one_of(st.just(1.0), probabilities()))
@@ -271,7 +272,7 @@ def ranged_configs(
     """Valid configs of ``mode`` with at least one of its strength ranges set.
 
     ``per_channel`` is drawn where the mode has it, ``apply_prob`` is 1.0 or any
-    probability, ``clip_range`` None, ``noise_mean`` drawn for gaussian; salt & pepper
+    probability, ``clip_range`` None, ``noise_mean`` drawn where the mode reads it; salt & pepper
     keeps the largest salt and pepper probabilities summing to at most 1.  Any field
     in ``fixed`` is held fixed (a range field set to None there is left unset).
     """

@@ -30,8 +30,10 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "poisson1": ("noise", {"mode": "poisson", "lam_scale": 1.0}),
     "poisson30": ("noise", {"mode": "poisson", "lam_scale": 30.0}),
     "poisson255": ("noise", {"mode": "poisson", "lam_scale": 255.0}),
+    # issue 24
+    "speckle": ("noise", {"mode": "speckle", "noise_std": 0.1}),
 }
-DEFAULTS = {"gaussian", "salt_pepper", "pixel", "channel", "poisson30"}
+DEFAULTS = {"gaussian", "salt_pepper", "pixel", "channel", "poisson30", "speckle"}
 
 
 def test_the_cases_are_the_registry_examples_and_the_cases_they_were():
@@ -54,7 +56,7 @@ def test_only_a_value_dependent_mode_runs_both_value_conventions():
         expected = {1, 255} if label in poisson else {1}
         assert {scale for mode, scale in float_scales if mode == label} == expected, label
     assert all(c.scale == 255 for c in cases if c.dtype == "uint8")
-    assert len(cases) == 3 * 7 + 2 * 3  # every label per dtype, poisson's 0..255 floats
+    assert len(cases) == 3 * 8 + 2 * 3  # every label per dtype, poisson's 0..255 floats
     assert [s["case"] for s in skipped] == [
         f"{label}/uint8/0..1/1x2x2x3" for label in ("poisson1", "poisson30", "poisson255")
     ]
@@ -71,8 +73,9 @@ def test_training_ranges_are_the_declared_example_ranges():
     }
     assert got["poisson30"]["range"] == {"lam_scale_range": (3.0, 300.0)}
     assert got["pixel"]["range"] == got["channel"]["range"] == {"dropout_rate_range": (0.05, 0.6)}
+    assert got["speckle"]["range"] == {"noise_std_range": (0.0, 0.3)}
     shared = {label for label, settings in got.items() if "shared channels" in settings}
-    assert shared == {"gaussian", "salt_pepper", "pixel"}  # draws per value
+    assert shared == {"gaussian", "salt_pepper", "pixel", "speckle"}  # draws per value
     assert all(settings["apply_prob 0.5"] == {"apply_prob": 0.5} for settings in got.values())
 
 
@@ -98,6 +101,7 @@ def fake_albumentations() -> SimpleNamespace:
         return lambda **kwargs: (name, kwargs)
 
     names = ("GaussNoise", "SaltAndPepper", "ShotNoise", "PixelDropout", "ChannelDropout")
+    names += ("MultiplicativeNoise",)
     return SimpleNamespace(**{name: transform(name) for name in names})
 
 
@@ -124,6 +128,15 @@ def test_each_law_names_its_albumentations_counterpart(monkeypatch):
         "poisson30": ("ShotNoise", {"scale_range": (1 / 30, 1 / 30)}),
         "pixel": ("PixelDropout", {"dropout_prob": 0.2, "per_channel": True, "drop_value": 0}),
         "channel": ("ChannelDropout", {"channel_drop_range": (1, 1), "fill": 0}),
+        # a uniform multiplier of speckle's mean 1 and std 0.1: 1 +- sqrt(3) * 0.1
+        "speckle": (
+            "MultiplicativeNoise",
+            {
+                "multiplier": (1 - 0.1 * 3**0.5, 1 + 0.1 * 3**0.5),
+                "per_channel": True,
+                "elementwise": True,
+            },
+        ),
     }
     for label, (name, kwargs) in expected.items():
         (got_name, got_kwargs), note = got[label]

@@ -17,8 +17,8 @@ Poisson counts ``k = out * lam_scale / s``, kept / dropped values.  Batches are
 through ``scaled`` (``DATARAX_OPS_STATS_SCALE``).
 
 False alarms: every statistical check runs at ``ALPHA = 1e-5``; the file makes
-about 140 of them at scale 1 (a fixed-seed run is deterministic), so a fresh-seeded
-run fails by chance with probability below ``140 * 1e-5 = 0.14 %``.  Power: the
+about 150 of them at scale 1 (a fixed-seed run is deterministic), so a fresh-seeded
+run fails by chance with probability below ``150 * 1e-5 = 0.15 %``.  Power: the
 smallest error each check catches with power 0.9 is computed by the kit's ``mde_*``
 functions from the sizes defined here and printed by ``python -m tests.power.table``
 (``tests/test_power_table.py`` holds every strength, probability and rate to a 3%
@@ -135,12 +135,15 @@ PARAM_CASES = {
     "gaussian": noise_config("gaussian", noise_std=0.1, noise_mean=0.0, clip_range=None),
     "salt_pepper": noise_config("salt_pepper", salt_prob=0.05, pepper_prob=0.1),
     "poisson": noise_config("poisson", lam_scale=10.0, clip_range=None),
+    "speckle": noise_config("speckle", noise_std=0.1, noise_mean=0.0, clip_range=None),
 }
+# Modes whose params are the normal noise ``mean + std * z`` (speckle's: the multiplier - 1).
+NORMAL_PARAM_MODES = ("gaussian", "speckle")
 
 
 @pytest.mark.parametrize("mode", list(PARAM_CASES))
 def test_noise_params_match_scipy_and_reference(mode):
-    """``generate_random_params``: gaussian noise ~ N(mean, std^2), levels ~ U[0, 1).
+    """``generate_random_params``: gaussian (and speckle) noise ~ N(mean, std^2), levels ~ U[0, 1).
 
     Shapes and dtypes equal the reference draw's.  Gaussian: 4 checks at 1e-5
     on 196608 values (KS vs scipy: CDF error 0.008; mean: 0.015 sigma; variance:
@@ -163,7 +166,7 @@ def test_noise_params_match_scipy_and_reference(mode):
     assert got.shape == ref[name].shape == shape
     assert got.dtype == ref[name].dtype == np.float32
     what = f"{mode} params {name!r} of generate_random_params"
-    if mode == "gaussian":
+    if mode in NORMAL_PARAM_MODES:
         mean, std = config.noise_mean, config.noise_std
         assert_ks_1samp(got, stats.norm(mean, std), what=what)
         assert_normal_mean(got, mean, std, what=what)
@@ -206,6 +209,39 @@ def test_gaussian_residuals_are_normal(std, mean):
     assert_normal_variance(residual, std**2, what=what)
     ref_residual = reference_batch(config, images, test_id).astype(np.float64) - 0.5
     assert_ks_2samp(residual, ref_residual, what=f"{what} vs the reference's")
+
+
+# --------------------------------------------------------------------------- #
+# speckle                                                                      #
+# --------------------------------------------------------------------------- #
+SPECKLE_CASES = [(0.1, 0.0), (0.5, -0.2)]  # (noise_std, noise_mean)
+
+
+@pytest.mark.parametrize(("std", "mean"), SPECKLE_CASES, ids=[f"{s}-{m}" for s, m in SPECKLE_CASES])
+def test_speckle_relative_change_is_normal(std, mean):
+    """``op(batch)`` on images uniform in [0.05, 1], ``clip_range=None``:
+    ``out / x - 1 ~ N(mean, std^2)`` (the multiplier minus 1, whatever ``x``).
+
+    4 checks at 1e-5 on 196608 values, sized as gaussian's: KS vs ``scipy.stats.norm``
+    (CDF error 0.008), the mean (a shift of 0.015 sigma), the variance (a 2.2% error)
+    and two-sample KS vs the reference's (0.011).  So ``std * 1.05`` (variance +10%)
+    and an additive ``x + noise`` (``out / x - 1 = noise / x``: variance x ~4, heavy
+    tails) are rejected.  The float32 product moves ``out / x`` by about 6e-8, far below
+    what these checks resolve.
+    """
+    test_id = f"test_speckle_relative_change_is_normal/{std}/{mean}"
+    config = noise_config("speckle", noise_std=std, noise_mean=mean, clip_range=None)
+    images = uniform_images(test_id, batch_shape(), 0.05, 1.0)
+    out = run_batch(operator_for(config, test_id), images)
+    assert out.shape == images.shape and out.dtype == np.float32
+    x = images.astype(np.float64)
+    change = out.astype(np.float64) / x - 1.0
+    what = f"speckle out / x - 1 of op(batch), std={std}, mean={mean}"
+    assert_ks_1samp(change, stats.norm(mean, std), what=what)
+    assert_normal_mean(change, mean, std, what=what)
+    assert_normal_variance(change, std**2, what=what)
+    ref_change = reference_batch(config, images, test_id).astype(np.float64) / x - 1.0
+    assert_ks_2samp(change, ref_change, what=f"{what} vs the reference's")
 
 
 def test_gaussian_zero_std_is_the_identity():

@@ -5,8 +5,9 @@ compiled operator's public ``apply`` (external-params mode), one element, a
 ``jax.vmap`` batch, and under ``nnx.jit``.  Agreement required:
 
 * masks and replacements (salt & pepper, pixel, channel): bit for bit;
-* gaussian: within one unit in the last place of the output dtype (the
-  reference adds in float64, the operator in float32);
+* gaussian and speckle: within one unit in the last place of the output dtype (the
+  reference adds or multiplies in float64, the operator in float32; speckle's float32
+  products are exact);
 * poisson: the same count everywhere except where the level lies within the
   float32 CDF error (``1e-5 + 1e-6 * lam``; measured worst case
   ``6e-6 + 6.8e-7 * lam`` for lam <= 1000) of a step of the Poisson CDF, and
@@ -23,6 +24,7 @@ import numpy as np
 import pytest
 import scipy.stats
 from datarax_ops.reference.common import poisson_quantile, value_scale
+from datarax_ops.reference.config import NOISE_MODES
 from flax import nnx
 from hypothesis import given
 from hypothesis import strategies as st
@@ -34,6 +36,10 @@ from tests import strategies as S
 from tests.factory import make_operator
 
 EXACT_MODES = ("salt_pepper", "pixel", "channel")
+# Modes whose output is float arithmetic on the drawn noise (gaussian's ``x + noise``,
+# speckle's ``x * (1 + noise)``): within one ulp of the output dtype, integers exact but
+# at a true .5 tie.
+FLOAT_NOISE_MODES = ("gaussian", "speckle")
 
 configs = st.one_of(S.noise_configs(stochastic=True), S.dropout_configs(stochastic=True))
 
@@ -66,17 +72,19 @@ def poisson_boundary_ok(config, image, levels, got, expected, lam_scale=None) ->
 
 
 def integer_gaussian_ok(config, image, params, got, expected, noise_error=0.0) -> np.ndarray:
-    """Per value of an integer gaussian output: equal to the reference, or one count off
-    where the unrounded value is a true .5 tie to float32 precision.
+    """Per value of an integer gaussian (or speckle) output: equal to the reference, or one
+    count off where the unrounded value is a true .5 tie to float32 precision.
 
     Args:
-      image: the record (integer dtype), ``params`` its gaussian params, ``got`` the
-        compiled output and ``expected`` the reference's, all of the record's shape.
-      noise_error: per value (or scalar), how far the compiled noise may be from
-        ``params["noise"]`` (0 when the compiled operator was handed these params).
+      image: the record (integer dtype), ``params`` its params, ``got`` the compiled
+        output and ``expected`` the reference's, all of the record's shape.
+      noise_error: per value (or scalar), how far the compiled unrounded output may be
+        moved by the compiled noise's own error from ``params["noise"]`` (gaussian: that
+        error; 0 when the compiled operator was handed these params).
 
-    The spec rounds half-to-even from ``clip(x + noise)`` in float64; the compiled
-    operator adds in float32, which moves the sum by up to half a float32 ulp.  So a
+    The spec rounds half-to-even from ``clip(x + noise)`` (speckle: ``clip(x * m)``) in
+    float64; the compiled operator computes it in float32, which moves it by up to half
+    a float32 ulp.  So a
     value within one float32 ulp (plus ``noise_error``) of ``k + 0.5`` may round either
     way; every other value is exact.  (An operator adding no noise is caught: noise of
     0.3 counts moves about a third of the values across a .5 boundary.)
@@ -100,9 +108,9 @@ def assert_matches_reference(config, image, params, got) -> None:
     )
     if config.mode in EXACT_MODES:
         mismatch = ~same
-    elif config.mode == "gaussian" and np.issubdtype(expected.dtype, np.integer):
+    elif config.mode in FLOAT_NOISE_MODES and np.issubdtype(expected.dtype, np.integer):
         mismatch = ~integer_gaussian_ok(config, image, params, got, expected)
-    elif config.mode == "gaussian":
+    elif config.mode in FLOAT_NOISE_MODES:
         close = np.abs(got.astype(np.float64) - expected.astype(np.float64)) <= ulp(
             expected, expected.dtype
         )
@@ -177,11 +185,11 @@ def test_vmapped_and_jitted_apply_matches_reference(config, shape, batch, value_
 
 
 @pytest.mark.parametrize("dtype", [jnp.bfloat16, jnp.float16])
-@pytest.mark.parametrize("mode", ["gaussian", "salt_pepper", "poisson", "pixel", "channel"])
+@pytest.mark.parametrize("mode", [mode.name for mode in dx.MODES])
 def test_half_precision_matches_reference(dtype, mode):
     config = (
         reference.NoiseOperatorConfig(field_key="image", mode=mode, stochastic=True, lam_scale=40.0)
-        if mode in ("gaussian", "salt_pepper", "poisson")
+        if mode in NOISE_MODES
         else reference.DropoutOperatorConfig(
             field_key="image", mode=mode, stochastic=True, dropout_rate=0.4
         )
@@ -298,7 +306,7 @@ def test_gaussian_zero_std_ignores_the_mean():
     _apply_with_reference_params(config, np.full((8, 8, 3), 0.25, np.float32))
 
 
-@pytest.mark.parametrize("mode", ["gaussian", "salt_pepper", "poisson", "pixel", "channel"])
+@pytest.mark.parametrize("mode", [mode.name for mode in dx.MODES])
 def test_uint8_rounding_and_saturation_match_reference(mode):
     config = (
         reference.NoiseOperatorConfig(
@@ -309,7 +317,7 @@ def test_uint8_rounding_and_saturation_match_reference(mode):
             lam_scale=5.0,
             clip_range=None,
         )
-        if mode in ("gaussian", "salt_pepper", "poisson")
+        if mode in NOISE_MODES
         else reference.DropoutOperatorConfig(
             field_key="image",
             mode=mode,

@@ -98,6 +98,7 @@ def test_generate_random_params_keys_and_shapes(config, key):
         "poisson": ("poisson_samples", (5, 6, 7, 3), jnp.float32),
         "pixel": ("keep_mask", (5, 6, 7, 3), jnp.bool_),
         "channel": ("keep_mask", (5, 3), jnp.bool_),
+        "speckle": ("noise", (5, 6, 7, 3), jnp.float32),
     }[config.mode]
     assert list(params) == [expected[0]]
     assert params[expected[0]].shape == expected[1]
@@ -645,7 +646,7 @@ from tests.factory import make_operator
 image = np.random.default_rng(0).random((16, 16, 3))  # float64
 configs = [reference.NoiseOperatorConfig(field_key="image", mode=m, stochastic=True,
                                          lam_scale=30.0, clip_range=None)
-           for m in ("gaussian", "salt_pepper", "poisson")]
+           for m in ("gaussian", "salt_pepper", "poisson", "speckle")]
 configs += [reference.DropoutOperatorConfig(field_key="image", mode=m, stochastic=True,
                                             dropout_rate=0.3) for m in ("pixel", "channel")]
 for config in configs:
@@ -664,4 +665,4 @@ for config in configs:
 def test_float64_with_x64_keeps_dtype_and_matches_reference_exactly():
     """With x64 the working precision is float64: even poisson counts equal the reference."""
     stdout = run_python(X64_SCRIPT, JAX_ENABLE_X64="1")
-    assert stdout.count("ok") == 5
+    assert stdout.count("ok") == 6

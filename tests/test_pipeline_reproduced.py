@@ -13,6 +13,8 @@ mode's arithmetic) is compared value by value through the public API:
   one output ulp plus ``NORMAL_ULPS`` ulps of the noise; integer outputs exactly,
   except where the unrounded value is a .5 tie to that precision
   (``test_equivalence.integer_gaussian_ok``);
+* speckle: the same noise bound, times ``|x|``, plus one float32 ulp of the multiplier
+  ``1 + noise`` (its rounding may flip with the noise's last bits);
 * poisson: equal counts except where the level lies within the float32 CDF
   error of a step (``test_equivalence.poisson_boundary_ok``).
 """
@@ -28,7 +30,12 @@ import pytest
 import datarax_ops as dx
 from datarax_ops import reference
 from tests.factory import batch_of, make_operator, training_config
-from tests.test_equivalence import assert_matches_reference, integer_gaussian_ok, ulp
+from tests.test_equivalence import (
+    FLOAT_NOISE_MODES,
+    assert_matches_reference,
+    integer_gaussian_ok,
+    ulp,
+)
 from tests.test_stream import NORMAL_ULPS_MAX
 
 MODE_NAMES = [mode.name for mode in dx.MODES]
@@ -56,7 +63,8 @@ def _seed_config(mode: str, stochastic: bool):
         return dx.DropoutOperatorConfig(
             field_key="image", mode=mode, dropout_rate=0.4, stochastic=stochastic
         )
-    extra = {"gaussian": {"noise_std": 0.3, "noise_mean": 0.05}, "poisson": {"lam_scale": 20.0}}
+    noise = {"noise_std": 0.3, "noise_mean": 0.05}
+    extra = {"gaussian": noise, "speckle": noise, "poisson": {"lam_scale": 20.0}}
     return dx.NoiseOperatorConfig(
         field_key="image",
         mode=mode,
@@ -82,19 +90,29 @@ def noise_tolerance(config, noise: np.ndarray) -> np.ndarray:
     return NORMAL_ULPS * ulp(scaled, np.float32) + ulp(noise, np.float32)
 
 
+def output_tolerance(config, image: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """How far the compiled noise's error (``noise_tolerance``) may move the unrounded
+    output: gaussian adds the noise; speckle multiplies ``x`` by ``1 + noise``, rounded to
+    float32 (the noise's error plus a flipped rounding of that sum: one ulp of it)."""
+    tolerance = noise_tolerance(config, noise)
+    if config.mode == "gaussian":
+        return tolerance
+    multiplier = np.float32(1.0) + noise
+    return np.abs(image.astype(np.float64)) * (tolerance + ulp(multiplier, np.float32))
+
+
 def assert_reproduced(config, images: np.ndarray, params: dict, got: np.ndarray) -> None:
     """Every record of ``got`` equals the reference applied with the stream's ``params``."""
     for i in range(images.shape[0]):
         record = {key: np.asarray(value)[i] for key, value in params.items()}
-        if config.mode != "gaussian":
+        if config.mode not in FLOAT_NOISE_MODES:
             assert_matches_reference(config, images[i], record, got[i])
             continue
         expected = reference.apply(config, images[i], record)
         noise = np.asarray(record["noise"], np.float32)
+        moved = output_tolerance(config, images[i], noise)
         if np.issubdtype(expected.dtype, np.integer):  # exact, but at a true .5 tie
-            ok = integer_gaussian_ok(
-                config, images[i], record, got[i], expected, noise_tolerance(config, noise)
-            )
+            ok = integer_gaussian_ok(config, images[i], record, got[i], expected, moved)
             where = tuple(np.argwhere(~ok)[0]) if not ok.all() else None
             assert where is None, (
                 f"record {i}: {np.count_nonzero(~ok)} of {ok.size} values differ from the "
@@ -102,7 +120,7 @@ def assert_reproduced(config, images: np.ndarray, params: dict, got: np.ndarray)
                 f"expected {expected[where]} (image {images[i][where]}, noise {noise[where]})"
             )
             continue
-        tolerance = ulp(expected, expected.dtype) + noise_tolerance(config, noise)
+        tolerance = ulp(expected, expected.dtype) + moved
         error = np.abs(got[i].astype(np.float64) - expected.astype(np.float64))
         worst = np.unravel_index(np.argmax(error - tolerance), error.shape)
         assert np.all(error <= tolerance), (

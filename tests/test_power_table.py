@@ -22,7 +22,7 @@ def test_the_table_prints_every_row():
     assert "MISSED" not in text
 
 
-@pytest.mark.parametrize("name", ["gaussian_std_x1.03", "range_narrowed_5pct"])
+@pytest.mark.parametrize("name", ["gaussian_std_x1.03", "range_narrowed_5pct", "speckle_std_x1.05"])
 def test_the_slice_names_law_changing_variants(name):
     from tests.power.run import SLICE
     from tests.power.variants import VARIANTS

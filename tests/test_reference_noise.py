@@ -177,6 +177,70 @@ def test_gaussian_params_are_added_as_drawn():
 
 
 # --------------------------------------------------------------------------- #
+# speckle                                                                      #
+# --------------------------------------------------------------------------- #
+@pytest.mark.stats
+@given(
+    config=noise_configs("speckle", clip_range=None),
+    image=images(dtype=np.float64),
+    seed=SEEDS,
+)
+@example(_config(mode="speckle", clip_range=None), UNIT_IMAGE, 0)  # the defaults
+@example(_config(mode="speckle", noise_std=0.3, noise_mean=0.5, clip_range=None), BYTE_IMAGE, 1)
+@example(_config(mode="speckle", noise_std=100.0, noise_mean=-1.0, clip_range=None), UNIT_IMAGE, 2)
+@example(_config(mode="speckle", noise_std=1e-6, noise_mean=1.0, clip_range=None), BYTE_IMAGE, 3)
+def test_speckle_relative_change_is_normal(config, image, seed):
+    """``out / x - 1 ~ N(noise_mean, noise_std^2)`` where ``x > 0``, without clipping;
+    ``out == 0`` where ``x == 0`` (a zero stays zero, whatever the multiplier).
+
+    At least 20000 values with ``x > 0``; three checks per example at 1e-5, sized as
+    gaussian's (mean: 0.048 sigma; variance: 6.7%; KS: a CDF error of 0.026, so an
+    additive ``x + noise``, whose ``out / x - 1 = noise / x`` varies with ``x``, fails).
+    The multiplier ``1 + noise`` is float32: where its spacing exceeds ``1e-3`` sigma the
+    KS test is skipped (it would see the quantization, as in gaussian's test).
+    """
+    rng = rng_for(f"test_speckle_relative_change_is_normal/{seed}")
+    positive = int(np.count_nonzero(image > 0))
+    big = tiled(image, scaled(N) * image.size // max(positive, 1))
+    params = reference.draw(config, rng, big.shape)
+    out = reference.apply(config, big, params)
+    assert out.dtype == np.float64 and out.shape == big.shape
+    assert np.all(out[big == 0] == 0)
+    if positive == 0:
+        return
+    change = out[big > 0] / big[big > 0] - 1.0
+    mean, std = config.noise_mean, config.noise_std
+    if std == 0:  # the multiplier is the constant float32 1 + mean
+        expected = float(np.float32(1.0) + np.float32(mean)) - 1.0
+        np.testing.assert_allclose(change, expected, rtol=0, atol=1e-12)
+        return
+    what = f"speckle out / x - 1, mean={mean!r}, std={std!r}"
+    assert_normal_mean(change, mean, std, what=what)
+    assert_normal_variance(change, std**2, what=what)
+    if max(_float32_quantum(mean, std), _float32_quantum(1.0 + mean, std)) <= 1e-3 * std:
+        assert_ks_1samp(change, stats.norm(mean, std).cdf, what=what)
+
+
+def test_speckle_params_are_the_multiplier_minus_one():
+    """The params hold ``noise_mean + noise_std * z`` (float32, batch axis first, a value per
+    element); apply multiplies by ``float32(1 + noise)`` and clips; ``noise_std == 0``
+    keeps the mean (unlike gaussian's datarax rule)."""
+    config = _config(mode="speckle", noise_std=0.5, noise_mean=0.25)
+    params = reference.draw(config, rng_for("test_speckle_params"), (4, 5, 3), batch_size=7)
+    noise = params["noise"]
+    assert noise.shape == (7, 4, 5, 3) and noise.dtype == np.float32
+    assert len(np.unique(noise)) == noise.size
+    image = np.full((4, 5, 3), 0.75, np.float32)
+    out = reference.apply(config, image, {"noise": noise[2]})
+    multiplier = (np.float32(1.0) + noise[2]).astype(np.float64)
+    np.testing.assert_array_equal(out, np.clip(0.75 * multiplier, 0, 1).astype(np.float32))
+    still = _config(mode="speckle", noise_std=0.0, noise_mean=-0.5, clip_range=None)
+    flat = reference.draw(still, rng_for("test_speckle_params/still"), (4, 5, 3))
+    np.testing.assert_array_equal(flat["noise"], np.full((4, 5, 3), -0.5, np.float32))
+    np.testing.assert_array_equal(reference.apply(still, image, flat), np.full_like(image, 0.375))
+
+
+# --------------------------------------------------------------------------- #
 # salt & pepper                                                                #
 # --------------------------------------------------------------------------- #
 def _salt_and_pepper(config: NoiseOperatorConfig, image: np.ndarray) -> tuple[float, float]:

@@ -59,6 +59,9 @@ from tests.strategies import element_shapes, images, ranged_configs
 
 MODES = {mode.name: mode for mode in reference.MODES}
 MODE_NAMES = tuple(MODES)
+# Modes whose params are the normal noise ``noise_mean + noise_std * z`` (speckle's is its
+# multiplier minus 1): the same draw as gaussian's.
+NORMAL_NOISE_MODES = ("gaussian", "speckle")
 SOURCES = ("generator", "stream")
 SEEDS = st.integers(0, 2**32 - 1)
 NAN, INF = math.nan, math.inf
@@ -222,7 +225,7 @@ def _first_value_of_each_record(config: Any, params: dict, keys: np.ndarray) -> 
     batch = keys.shape[0]
     first = stream.uniforms(keys, (batch, 1))[:, 0]
     values = np.asarray(params[MODES[config.mode].params_key]).reshape(batch, -1)[:, 0]
-    if config.mode == "gaussian":
+    if config.mode in NORMAL_NOISE_MODES:
         std = _strength(config, params, "noise_std", batch)
         z = stream.normals(keys, (batch, 1))[:, 0]
         expected = (config.noise_mean + std * z).astype(np.float32)
@@ -533,7 +536,7 @@ def _histogram(counts: np.ndarray, top: int) -> np.ndarray:
 
 
 @pytest.mark.stats
-@pytest.mark.parametrize("mode", [name for name in MODE_NAMES if name != "gaussian"])
+@pytest.mark.parametrize("mode", [name for name in MODE_NAMES if name not in NORMAL_NOISE_MODES])
 def test_count_mixture_matches_monte_carlo(mode):
     """Per-record counts over the strength's law: reference vs a direct NumPy simulation.
 
@@ -587,7 +590,7 @@ def test_count_mixture_matches_monte_carlo(mode):
 def _pixel_draw(config: Any, keys: np.ndarray, params: dict, shape: tuple) -> np.ndarray:
     """What the stream draws for one value per pixel: the element bits of ``shape[:-1] + (1,)``."""
     pixel_shape = (keys.shape[0], *shape[:-1], 1)
-    if config.mode == "gaussian":
+    if config.mode in NORMAL_NOISE_MODES:
         std = _strength(config, params, "noise_std", keys.shape[0]).reshape(-1, 1, 1, 1)
         return (config.noise_mean + std * stream.normals(keys, pixel_shape)).astype(np.float32)
     levels = stream.uniforms(keys, pixel_shape)
@@ -754,6 +757,7 @@ def _seed_params(config: Any, seed_draws: _SeedDraws, shape: tuple, batch: int) 
     rate = np.float32(getattr(config, "dropout_rate", 0.0))
     formulas = {
         "gaussian": lambda: config.noise_mean + config.noise_std * seed_draws.normals(full),
+        "speckle": lambda: config.noise_mean + config.noise_std * seed_draws.normals(full),
         "salt_pepper": lambda: seed_draws.uniforms(full),
         "poisson": lambda: seed_draws.uniforms(full),
         "pixel": lambda: seed_draws.uniforms(full) >= rate,

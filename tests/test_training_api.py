@@ -167,17 +167,17 @@ def test_compiled_shared_channels_never_differ(mode):
 
 
 def _first_value_level(mode: str, config, params: dict) -> np.ndarray:
-    """Each record's first per-value draw, as a level comparable across records (gaussian:
-    the noise over the record's std; salt_pepper and poisson: the uniform level)."""
+    """Each record's first per-value draw, as a level comparable across records (gaussian,
+    speckle: the noise over the record's std; salt_pepper and poisson: the uniform level)."""
     values = np.asarray(params[reference.mode_of(config).params_key], np.float64)
     first = values.reshape(values.shape[0], -1)[:, 0]
-    if mode == "gaussian":
+    if mode in ("gaussian", "speckle"):
         return (first - config.noise_mean) / np.asarray(params["noise_std"], np.float64)
     return first
 
 
 @pytest.mark.stats
-@pytest.mark.parametrize("mode", ["gaussian", "salt_pepper", "poisson"])
+@pytest.mark.parametrize("mode", ["gaussian", "salt_pepper", "poisson", "speckle"])
 def test_compiled_strengths_are_independent_of_the_values(mode):
     """Each drawn strength is uncorrelated with the record's first value level (ranks;
     ``generate_random_params``): strengths come from the record words, not the values'."""

@@ -61,6 +61,7 @@ MODE_TESTS = {
     "poisson": "poisson",
     "pixel": "pixel or deterministic_pattern",
     "channel": "channel",
+    "speckle": "speckle",
 }
 # One law-changing variant per mode, and one for the training settings: each against the
 # statistical tests of its mode (a pytest -k expression), to keep the CI slice short.
@@ -71,6 +72,7 @@ SLICE = {
     "dropout_rate_plus_0.02": "pixel_keep_rate",
     "channel_mask_per_pixel": "channel_mask",
     "range_narrowed_5pct": "compiled_strengths",
+    "speckle_std_x1.05": "speckle_relative_change",
 }
 TIMEOUT_S = 1800
 

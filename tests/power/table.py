@@ -84,6 +84,14 @@ def rows() -> list[Row]:
         _rate_row("gaussian mass clipped at 0 (binomial)", values, 0.0228),
         _rate_row("gaussian mass clipped at 1 (binomial)", values, 0.0912),
         Row(
+            "speckle noise_std (variance chi-square of out / x - 1, op(batch) and params)",
+            values,
+            f"std {std_ratio:.2%}",
+            std_ratio,
+            True,
+        ),
+        Row("speckle law of out / x - 1 (KS vs scipy)", values, f"CDF {kit.mde_ks(values):.4f}"),
+        Row(
             "uint8 gaussian rounding (chi-square, 24 dof)",
             values,
             f"non-centrality {kit.chisquare_noncentrality(24):.0f}",

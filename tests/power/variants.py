@@ -27,6 +27,7 @@ from datarax_ops.modes import channel as channel_mode
 from datarax_ops.modes import gaussian as gaussian_mode
 from datarax_ops.modes import poisson as poisson_mode
 from datarax_ops.modes import salt_pepper as salt_pepper_mode
+from datarax_ops.modes import speckle as speckle_mode
 
 Array = jax.Array
 
@@ -730,6 +731,39 @@ class IntegersRoundHalfUp(gaussian_mode.GaussianKernel):
         as_float = super().apply(image.astype(jnp.float32), params)
         info = jnp.iinfo(image.dtype)
         return jnp.clip(jnp.floor(as_float + 0.5), info.min, info.max).astype(image.dtype)
+
+
+# --------------------------------------------------------------------------- #
+# Speckle (issue 24): additive instead of multiplicative, std x1.05            #
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class SpeckleAdditive(speckle_mode.SpeckleKernel):
+    """``clip(x + noise)``: gaussian's law with speckle's params, not ``x * (1 + noise)``."""
+
+    def apply_mode(self, image: Array, params: dict[str, Array]) -> Array:
+        values = to_working(image) + params["noise"].astype(to_working(image).dtype)
+        return from_working(clip(values, self.clip_range), image.dtype)
+
+
+@dataclass(frozen=True)
+class SpeckleStdTooLarge(speckle_mode.SpeckleKernel):
+    def draw_mode(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
+        wider = dataclasses.replace(self, noise_std=self.noise_std * 1.05)
+        return speckle_mode.draw(wider, key, tuple(element_shape))
+
+
+VARIANTS["speckle_additive"] = Variant(
+    "speckle adds its noise (x + noise) instead of multiplying (x * (1 + noise))",
+    NOISE,
+    ("speckle",),
+    lambda: _with_kernels(NOISE, SpeckleAdditive),
+)
+VARIANTS["speckle_std_x1.05"] = Variant(
+    "speckle noise std x1.05",
+    NOISE,
+    ("speckle",),
+    lambda: _with_kernels(NOISE, SpeckleStdTooLarge),
+)
 
 
 VARIANTS["gaussian_integers_noise_dropped"] = Variant(
