@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "NoiseOperator": "datarax_ops.operator",
     "PoissonKernel": "datarax_ops.modes.poisson",
     "SaltPepperKernel": "datarax_ops.modes.salt_pepper",
+    "SpeckleKernel": "datarax_ops.modes.speckle",
     "ImageOperator": "datarax_ops.operator",
     "Kernel": "datarax_ops.kernel",
     "enable_compile_cache": "datarax_ops.compile_cache",
@@ -60,6 +61,7 @@ __all__ = [
     "PixelKernel",
     "PoissonKernel",
     "SaltPepperKernel",
+    "SpeckleKernel",
     "enable_compile_cache",
 ]
 
@@ -94,4 +96,5 @@ if TYPE_CHECKING:
     from datarax_ops.modes.pixel import PixelKernel
     from datarax_ops.modes.poisson import PoissonKernel
     from datarax_ops.modes.salt_pepper import SaltPepperKernel
+    from datarax_ops.modes.speckle import SpeckleKernel
     from datarax_ops.operator import DropoutOperator, ImageOperator, NoiseOperator
