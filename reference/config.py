@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 from . import modes
@@ -144,7 +144,8 @@ def validate_training_fields(config: NoiseOperatorConfig | DropoutOperatorConfig
     """The range fields, ``per_channel`` and ``apply_prob``, after the mode's own checks.
 
     A range set for a mode that does not read it, and ``per_channel=False`` for a
-    mode without per-value draws (poisson, channel), are errors that name the field:
+    mode without per-value draws (poisson, channel), are errors that name the field, as
+    is a mode's exclusive field set with another mode (``validate_exclusive_fields``):
     unlike the seed fields, these have no datarax code to stay compatible with, and a
     silently ignored setting would train on the wrong data.
     """
@@ -173,6 +174,24 @@ def validate_training_fields(config: NoiseOperatorConfig | DropoutOperatorConfig
     if not is_real(config.apply_prob):
         raise TypeError(f"apply_prob must be a real number, got {config.apply_prob!r}")
     require_probability("apply_prob", config.apply_prob)
+    validate_exclusive_fields(config)
+
+
+def validate_exclusive_fields(config: NoiseOperatorConfig | DropoutOperatorConfig) -> None:
+    """A field only some mode reads (``ModeSpec.exclusive_fields``), set to other than its
+    default with another mode, is an error naming the field and its readers."""
+    defaults = {f.name: f.default for f in fields(config)}
+    for mode in modes.MODES:
+        if mode.name == config.mode:
+            continue
+        for name in mode.exclusive_fields:
+            value = getattr(config, name, None)
+            value = tuple(value) if isinstance(value, list) else value
+            if name in defaults and value != defaults[name]:
+                raise ValueError(
+                    f"{name} is read only by mode '{mode.name}', not by mode='{config.mode}' "
+                    f"(got {value!r}; leave it at {defaults[name]!r})"
+                )
 
 
 def strength_ranges(
