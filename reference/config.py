@@ -205,6 +205,19 @@ def strength_ranges(
     }
 
 
+def require_mode(value: Any, family: Family) -> None:
+    """``value`` is a mode of ``family``; the error starts with datarax 0.1.4's wording,
+    which lists its own modes (``ModeSpec.in_datarax``), then names this project's others."""
+    if isinstance(value, str) and value in modes.names(family):
+        return
+    ours = [m for m in modes.MODES if m.family == family]
+    message = f"mode must be {either(tuple(m.name for m in ours if m.in_datarax))}, got '{value}'"
+    beyond = tuple(m.name for m in ours if not m.in_datarax)
+    if beyond:
+        message += f" (datarax_ops also has mode {either(beyond)})"
+    raise ValueError(message)
+
+
 def validate_noise_config(config: NoiseOperatorConfig) -> None:
     """Noise parameters: the mode, then the fields that mode uses.
 
@@ -212,7 +225,7 @@ def validate_noise_config(config: NoiseOperatorConfig) -> None:
     noise_std=-1`` is accepted: the poisson kernel never reads ``noise_std``), so
     configs written for datarax construct unchanged.
     """
-    require_choice("mode", config.mode, NOISE_MODES)
+    require_mode(config.mode, "noise")
     mode_spec(config).check_fields(config)
 
 
@@ -224,7 +237,7 @@ def validate_dropout_config(config: DropoutOperatorConfig) -> None:
             f"({config.dropout_rate!r}; a bool is not accepted)"
         )
     require_probability("dropout_rate", config.dropout_rate)
-    require_choice("mode", config.mode, DROPOUT_MODES)
+    require_mode(config.mode, "dropout")
     mode_spec(config).check_fields(config)
 
 
