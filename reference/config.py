@@ -350,7 +350,15 @@ class NoiseOperatorConfig(ModalityOperatorConfig):
 
 @dataclass(frozen=True)
 class DropoutOperatorConfig(ModalityOperatorConfig):
-    """Configuration of ``DropoutOperator`` (pixel or channel dropout).
+    """Configuration of ``DropoutOperator`` (pixel, channel or coarse dropout).
+
+    ``mode="coarse"`` (Cutout / random erasing, ``reference/modes/coarse.py``): each
+    record gets ``n`` rectangular holes, ``n`` uniform on the ints of
+    ``hole_count_range`` (``0 <= lo <= hi <= 1024``), each side a fraction of the
+    record's own side uniform on ``hole_size_range`` (within ``(0, 1]``), set to
+    ``fill_value`` on every channel.  It does not read ``dropout_rate``; its three
+    fields set with another mode, ``dropout_rate_range`` and ``per_channel=False``
+    with it, are errors naming the field.
 
     Beyond the seed pages (defaults reproduce the seed behaviour bit for bit):
     ``dropout_rate_range`` ``(lo, hi)`` in [0, 1] or None: each record draws its
@@ -364,11 +372,15 @@ class DropoutOperatorConfig(ModalityOperatorConfig):
 
     clip_range: tuple[float, float] | None = field(default=None, kw_only=True)
     dropout_rate: float = field(default=0.1, kw_only=True)
-    mode: Literal["pixel", "channel"] = field(default="pixel", kw_only=True)
+    mode: Literal["pixel", "channel", "coarse"] = field(default="pixel", kw_only=True)
     # Beyond the seed pages (issue 17); the defaults change nothing.
     dropout_rate_range: tuple[float, float] | None = field(default=None, kw_only=True)
     per_channel: bool = field(default=True, kw_only=True)
     apply_prob: float = field(default=1.0, kw_only=True)
+    # Coarse dropout's holes (issue 24; read by that mode only).
+    hole_count_range: tuple[int, int] = field(default=(1, 1), kw_only=True)
+    hole_size_range: tuple[float, float] = field(default=(0.1, 0.3), kw_only=True)
+    fill_value: float = field(default=0.0, kw_only=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()

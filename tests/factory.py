@@ -80,6 +80,7 @@ _STRENGTH: dict[str, dict[str, Any]] = {
     "poisson": {"lam_scale": 30.0},
     "pixel": {"dropout_rate": 0.3},
     "channel": {"dropout_rate": 0.5},
+    "coarse": {"hole_count_range": (1, 3), "hole_size_range": (0.2, 0.5), "fill_value": 0.125},
 }
 
 
@@ -101,6 +102,7 @@ _RANGES: dict[str, dict[str, Any]] = {
     "poisson": {"lam_scale_range": (3.0, 300.0)},
     "pixel": {"dropout_rate_range": (0.1, 0.6)},
     "channel": {"dropout_rate_range": (0.2, 0.8)},
+    "coarse": {},  # no strength ranges: its training setting is apply_prob
 }
 TRAINING_APPLY_PROB = 0.7
 

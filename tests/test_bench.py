@@ -30,8 +30,13 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "poisson1": ("noise", {"mode": "poisson", "lam_scale": 1.0}),
     "poisson30": ("noise", {"mode": "poisson", "lam_scale": 30.0}),
     "poisson255": ("noise", {"mode": "poisson", "lam_scale": 255.0}),
+    # issue 24
+    "coarse": (
+        "dropout",
+        {"mode": "coarse", "hole_count_range": (1, 1), "hole_size_range": (0.1, 0.3)},
+    ),
 }
-DEFAULTS = {"gaussian", "salt_pepper", "pixel", "channel", "poisson30"}
+DEFAULTS = {"gaussian", "salt_pepper", "pixel", "channel", "poisson30", "coarse"}
 
 
 def test_the_cases_are_the_registry_examples_and_the_cases_they_were():
@@ -54,7 +59,7 @@ def test_only_a_value_dependent_mode_runs_both_value_conventions():
         expected = {1, 255} if label in poisson else {1}
         assert {scale for mode, scale in float_scales if mode == label} == expected, label
     assert all(c.scale == 255 for c in cases if c.dtype == "uint8")
-    assert len(cases) == 3 * 7 + 2 * 3  # every label per dtype, poisson's 0..255 floats
+    assert len(cases) == 3 * len(CASES) + 2 * 3  # every label per dtype, poisson's 0..255 floats
     assert [s["case"] for s in skipped] == [
         f"{label}/uint8/0..1/1x2x2x3" for label in ("poisson1", "poisson30", "poisson255")
     ]
@@ -97,7 +102,14 @@ def fake_albumentations() -> SimpleNamespace:
     def transform(name: str) -> Any:
         return lambda **kwargs: (name, kwargs)
 
-    names = ("GaussNoise", "SaltAndPepper", "ShotNoise", "PixelDropout", "ChannelDropout")
+    names = (
+        "GaussNoise",
+        "SaltAndPepper",
+        "ShotNoise",
+        "PixelDropout",
+        "ChannelDropout",
+        "CoarseDropout",
+    )
     return SimpleNamespace(**{name: transform(name) for name in names})
 
 
@@ -124,6 +136,15 @@ def test_each_law_names_its_albumentations_counterpart(monkeypatch):
         "poisson30": ("ShotNoise", {"scale_range": (1 / 30, 1 / 30)}),
         "pixel": ("PixelDropout", {"dropout_prob": 0.2, "per_channel": True, "drop_value": 0}),
         "channel": ("ChannelDropout", {"channel_drop_range": (1, 1), "fill": 0}),
+        "coarse": (
+            "CoarseDropout",
+            {
+                "num_holes_range": (1, 1),
+                "hole_height_range": (0.1, 0.3),
+                "hole_width_range": (0.1, 0.3),
+                "fill": 0.0,
+            },
+        ),
     }
     for label, (name, kwargs) in expected.items():
         (got_name, got_kwargs), note = got[label]

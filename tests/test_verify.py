@@ -214,6 +214,7 @@ WRONG = {
     "poisson": {"lam_scale": 20.0},  # variance x / 20 instead of x / 30
     "pixel": {"dropout_rate": 0.25},
     "channel": {"dropout_rate": 0.4},
+    "coarse": {"hole_count_range": (2, 3), "hole_size_range": (0.4, 0.8)},  # 0..3, 20..50%
 }
 
 

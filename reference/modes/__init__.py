@@ -10,7 +10,7 @@ here.
 from __future__ import annotations
 
 from ..spec import Family, ModeSpec
-from . import channel, gaussian, pixel, poisson, salt_pepper
+from . import channel, coarse, gaussian, pixel, poisson, salt_pepper
 
 MODES: tuple[ModeSpec, ...] = (
     gaussian.MODE,
@@ -18,6 +18,7 @@ MODES: tuple[ModeSpec, ...] = (
     poisson.MODE,
     pixel.MODE,
     channel.MODE,
+    coarse.MODE,
 )
 
 
