@@ -147,6 +147,12 @@ class Kernel:
         """Shape of ``params[param_key]`` for one element (``spec.params_shape``)."""
         return tuple(self.spec.params_shape(tuple(element_shape)))
 
+    def param_shapes(self, element_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """Every params array ``apply`` reads for one element (besides the per-record
+        ``record_param_keys``), with its shape: ``{param_key: param_shape}`` unless a
+        mode draws several arrays (``params.checked_params`` checks each)."""
+        return {self.param_key: self.param_shape(element_shape)}
+
     def shares_channels(self) -> bool:
         """True when one draw per pixel serves every channel (``per_channel=False``)."""
         return not self.per_channel

@@ -133,7 +133,9 @@ def generate_params(
 
 
 def checked_params(kernel: Kernel, random_params: Any, element_shape: tuple[int, ...]) -> Params:
-    """External params for one element, validated: right key, dtype, shape.
+    """External params for one element, validated: every array the kernel declares
+    (``Kernel.param_shapes``) present with a real or bool dtype and its shape, then the
+    per-record values.
 
     datarax 0.1.4's forms are converted first (``from_datarax_params``).
     """
@@ -155,21 +157,38 @@ def checked_params(kernel: Kernel, random_params: Any, element_shape: tuple[int,
             f"{datarax_text} (datarax_ops: mode {kernel.mode!r} reads {accepted} from "
             f"random_params, got {got})"
         )
-    raw = random_params[key]
+    checked = {
+        name: _element_param(random_params, name, shape, element_shape)
+        for name, shape in kernel.param_shapes(tuple(element_shape)).items()
+    }
+    return {**checked, **_record_params(kernel, random_params)}
+
+
+def _element_param(
+    random_params: dict, name: str, expected: tuple[int, ...], element_shape: tuple[int, ...]
+) -> Array:
+    """``random_params[name]`` as an array of shape ``expected``, checked: present, a real
+    or bool array, of that shape."""
+    if name not in random_params:
+        raise ParamsKeyError(
+            f"random_params lacks {name!r}: one element of shape {element_shape} needs "
+            f"{name!r} of shape {expected} (generate_random_params draws it), got "
+            f"{sorted(map(str, random_params))}"
+        )
+    raw = random_params[name]
     dtype = dtype_of(raw)
     if dtype is None or not (dtype == jnp.bool_ or is_real_dtype(dtype)):
         raise TypeError(
-            f"random_params[{key!r}] must be a real or bool array, got "
+            f"random_params[{name!r}] must be a real or bool array, got "
             f"{type(raw).__name__} with dtype {dtype}"
         )
     value = jnp.asarray(raw)
-    expected = kernel.param_shape(element_shape)
     if value.shape != expected:
         raise ValueError(
-            f"random_params[{key!r}] has shape {value.shape}; one element of shape "
+            f"random_params[{name!r}] has shape {value.shape}; one element of shape "
             f"{element_shape} needs {expected}"
         )
-    return {key: value, **_record_params(kernel, random_params)}
+    return value
 
 
 def _record_params(kernel: Kernel, random_params: dict) -> Params:

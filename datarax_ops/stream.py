@@ -55,6 +55,10 @@ LEVEL_BITS = spec.LEVEL_BITS
 RECORD_COUNTER_HIGH = spec.RECORD_COUNTER_HIGH
 APPLY_SLOT = spec.APPLY_SLOT
 STRENGTH_SLOTS = spec.STRENGTH_SLOTS
+GEOMETRY_FIRST_SLOT = spec.GEOMETRY_FIRST_SLOT
+GEOMETRY_PARTS = spec.GEOMETRY_PARTS
+INDEX_LIMIT = spec.INDEX_LIMIT
+geometry_slot = spec.geometry_slot  # plain integer arithmetic on static slots
 FIXED_PATTERN_KEY = spec.FIXED_PATTERN_KEY
 
 Array = jax.Array
@@ -370,6 +374,17 @@ def record_bits(key: Array, slot: int) -> Array:
 def record_uniforms(key: Array, slot: int) -> Array:
     """Float32 uniforms in ``[0, 1)``, one per record (``uniform_from_bits(record_bits)``)."""
     return uniform_from_bits(record_bits(key, slot))
+
+
+def index_from_bits(bits: Array, count: Array | int) -> Array:
+    """``uint32``: an integer uniform on ``0 .. count - 1`` (``count < INDEX_LIMIT``),
+    ``floor((bits >> 8) * count / 2**24)`` exactly in 32-bit unsigned arithmetic, as
+    ``reference.stream.index_from_bits`` computes it."""
+    k = jnp.asarray(count).astype(jnp.uint32)
+    m = bits >> jnp.uint32(32 - LEVEL_BITS)
+    high = (m >> jnp.uint32(12)) * k
+    low = ((m & jnp.uint32(0xFFF)) * k) >> jnp.uint32(12)
+    return (high + low) >> jnp.uint32(12)
 
 
 # The deterministic mode's one pattern: every record uses the raw key

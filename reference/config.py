@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 from . import modes
@@ -144,7 +144,8 @@ def validate_training_fields(config: NoiseOperatorConfig | DropoutOperatorConfig
     """The range fields, ``per_channel`` and ``apply_prob``, after the mode's own checks.
 
     A range set for a mode that does not read it, and ``per_channel=False`` for a
-    mode without per-value draws (poisson, channel), are errors that name the field:
+    mode without per-value draws (poisson, channel), are errors that name the field, as
+    is a mode's exclusive field set with another mode (``validate_exclusive_fields``):
     unlike the seed fields, these have no datarax code to stay compatible with, and a
     silently ignored setting would train on the wrong data.
     """
@@ -173,6 +174,24 @@ def validate_training_fields(config: NoiseOperatorConfig | DropoutOperatorConfig
     if not is_real(config.apply_prob):
         raise TypeError(f"apply_prob must be a real number, got {config.apply_prob!r}")
     require_probability("apply_prob", config.apply_prob)
+    validate_exclusive_fields(config)
+
+
+def validate_exclusive_fields(config: NoiseOperatorConfig | DropoutOperatorConfig) -> None:
+    """A field only some mode reads (``ModeSpec.exclusive_fields``), set to other than its
+    default with another mode, is an error naming the field and its readers."""
+    defaults = {f.name: f.default for f in fields(config)}
+    for mode in modes.MODES:
+        if mode.name == config.mode:
+            continue
+        for name in mode.exclusive_fields:
+            value = getattr(config, name, None)
+            value = tuple(value) if isinstance(value, list) else value
+            if name in defaults and value != defaults[name]:
+                raise ValueError(
+                    f"{name} is read only by mode '{mode.name}', not by mode='{config.mode}' "
+                    f"(got {value!r}; leave it at {defaults[name]!r})"
+                )
 
 
 def strength_ranges(
@@ -186,6 +205,19 @@ def strength_ranges(
     }
 
 
+def require_mode(value: Any, family: Family) -> None:
+    """``value`` is a mode of ``family``; the error starts with datarax 0.1.4's wording,
+    which lists its own modes (``ModeSpec.in_datarax``), then names this project's others."""
+    if isinstance(value, str) and value in modes.names(family):
+        return
+    ours = [m for m in modes.MODES if m.family == family]
+    message = f"mode must be {either(tuple(m.name for m in ours if m.in_datarax))}, got '{value}'"
+    beyond = tuple(m.name for m in ours if not m.in_datarax)
+    if beyond:
+        message += f" (datarax_ops also has mode {either(beyond)})"
+    raise ValueError(message)
+
+
 def validate_noise_config(config: NoiseOperatorConfig) -> None:
     """Noise parameters: the mode, then the fields that mode uses.
 
@@ -193,7 +225,7 @@ def validate_noise_config(config: NoiseOperatorConfig) -> None:
     noise_std=-1`` is accepted: the poisson kernel never reads ``noise_std``), so
     configs written for datarax construct unchanged.
     """
-    require_choice("mode", config.mode, NOISE_MODES)
+    require_mode(config.mode, "noise")
     mode_spec(config).check_fields(config)
 
 
@@ -205,7 +237,7 @@ def validate_dropout_config(config: DropoutOperatorConfig) -> None:
             f"({config.dropout_rate!r}; a bool is not accepted)"
         )
     require_probability("dropout_rate", config.dropout_rate)
-    require_choice("mode", config.mode, DROPOUT_MODES)
+    require_mode(config.mode, "dropout")
     mode_spec(config).check_fields(config)
 
 
@@ -320,7 +352,15 @@ class NoiseOperatorConfig(ModalityOperatorConfig):
 
 @dataclass(frozen=True)
 class DropoutOperatorConfig(ModalityOperatorConfig):
-    """Configuration of ``DropoutOperator`` (pixel or channel dropout).
+    """Configuration of ``DropoutOperator`` (pixel, channel or coarse dropout).
+
+    ``mode="coarse"`` (Cutout / random erasing, ``reference/modes/coarse.py``): each
+    record gets ``n`` rectangular holes, ``n`` uniform on the ints of
+    ``hole_count_range`` (``0 <= lo <= hi <= 1024``), each side a fraction of the
+    record's own side uniform on ``hole_size_range`` (within ``(0, 1]``), set to
+    ``fill_value`` on every channel.  It does not read ``dropout_rate``; its three
+    fields set with another mode, ``dropout_rate_range`` and ``per_channel=False``
+    with it, are errors naming the field.
 
     Beyond the seed pages (defaults reproduce the seed behaviour bit for bit):
     ``dropout_rate_range`` ``(lo, hi)`` in [0, 1] or None: each record draws its
@@ -334,11 +374,15 @@ class DropoutOperatorConfig(ModalityOperatorConfig):
 
     clip_range: tuple[float, float] | None = field(default=None, kw_only=True)
     dropout_rate: float = field(default=0.1, kw_only=True)
-    mode: Literal["pixel", "channel"] = field(default="pixel", kw_only=True)
+    mode: Literal["pixel", "channel", "coarse"] = field(default="pixel", kw_only=True)
     # Beyond the seed pages (issue 17); the defaults change nothing.
     dropout_rate_range: tuple[float, float] | None = field(default=None, kw_only=True)
     per_channel: bool = field(default=True, kw_only=True)
     apply_prob: float = field(default=1.0, kw_only=True)
+    # Coarse dropout's holes (issue 24; read by that mode only).
+    hole_count_range: tuple[int, int] = field(default=(1, 1), kw_only=True)
+    hole_size_range: tuple[float, float] = field(default=(0.1, 0.3), kw_only=True)
+    fill_value: float = field(default=0.0, kw_only=True)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -97,6 +97,9 @@ class ModeSpec:
       default_example: the suffix of the one example shown when only one is (the
         quick bench, the cache workload).
       datarax_missing_params: datarax 0.1.4's message when its params are missing.
+      exclusive_fields: config fields only this mode reads: setting one (to other than
+        its default) with another mode is an error naming it, as for the ranges.
+      in_datarax: datarax 0.1.4 has this mode (its error for an unknown mode lists those).
     """
 
     name: str
@@ -114,6 +117,8 @@ class ModeSpec:
     examples: tuple[tuple[str, Mapping[str, Any]], ...] = field(default=(("", {}),))
     default_example: str = ""
     datarax_missing_params: str = ""
+    exclusive_fields: tuple[str, ...] = ()
+    in_datarax: bool = True
 
     def __post_init__(self) -> None:
         slots = [s.slot for s in self.strengths]

@@ -41,7 +41,10 @@ random is derived from it in three steps, each a pure element-wise function:
    fewer than ``2**32`` values), so the two never share a block: a record's
    strength is independent of its noise.  Slots: ``APPLY_SLOT`` (0) decides
    whether the record is transformed, ``STRENGTH_SLOTS`` (1, 2) give the
-   strengths (salt & pepper uses both).
+   strengths (salt & pepper uses both).  A per-record geometry (a count, then
+   four words per item, e.g. rectangles) starts at ``GEOMETRY_FIRST_SLOT``
+   (``geometry_slot``); ``index_from_bits`` turns a word into an exact uniform
+   integer.
 
 Threefry-2x32 with 20 rounds is a counter-based generator: the ``n``-th
 random block is a keyed bijection of the counter ``n``, so any block can be
@@ -388,6 +391,41 @@ def record_uniforms(key: np.ndarray, slot: int) -> np.ndarray:
     return uniform_from_bits(record_bits(key, slot))
 
 
+# Record words of a geometry (e.g. the rectangles a mode draws per record, never per
+# value): slot ``GEOMETRY_FIRST_SLOT`` gives a count, then part ``p`` of item ``i`` comes
+# from slot ``GEOMETRY_FIRST_SLOT + 1 + GEOMETRY_PARTS * i + p``.  Well apart from the
+# apply and strength slots, so a geometry is independent of them.
+GEOMETRY_FIRST_SLOT = 16
+GEOMETRY_PARTS = 4
+# The largest number of values ``index_from_bits`` draws from (its products stay in 32 bits).
+INDEX_LIMIT = 2**20
+
+
+def geometry_slot(item: int, part: int) -> int:
+    """The record slot of part ``part`` (``0 <= part < GEOMETRY_PARTS``) of item ``item``."""
+    if not 0 <= part < GEOMETRY_PARTS:
+        raise ValueError(f"part must be in [0, {GEOMETRY_PARTS}), got {part}")
+    return GEOMETRY_FIRST_SLOT + 1 + GEOMETRY_PARTS * int(item) + int(part)
+
+
+def index_from_bits(bits: np.ndarray, count: np.ndarray | int) -> np.ndarray:
+    """``uint32``: an integer uniform on ``0 .. count - 1``, ``floor(m * count / 2**24)`` with
+    ``m = bits >> 8`` (0 where ``count`` is 0).
+
+    Exact in 32-bit unsigned arithmetic for ``count < INDEX_LIMIT`` (``2**20``): with
+    ``m = a * 2**12 + b``, ``floor(m k / 2**24) = (a k + ((b k) >> 12)) >> 12``, every
+    partial product below ``2**32``.  Each value has probability ``floor`` or ``ceil`` of
+    ``2**24 / count`` over ``2**24`` (within ``count / 2**24`` of uniform).
+    """
+    k = np.asarray(count, _U32)
+    if np.any(k >= INDEX_LIMIT):
+        raise ValueError(f"index_from_bits draws from fewer than {INDEX_LIMIT} values")
+    m = _levels(bits)
+    high = (m >> _U32(12)) * k
+    low = ((m & _U32(0xFFF)) * k) >> _U32(12)
+    return np.asarray((high + low) >> _U32(12), _U32)
+
+
 # --------------------------------------------------------------------------- #
 # Convenience: key -> values                                                   #
 # --------------------------------------------------------------------------- #
@@ -409,6 +447,9 @@ def keep_mask(key: np.ndarray, shape: tuple[int, ...], rate: float) -> np.ndarra
 __all__ = [
     "APPLY_SLOT",
     "FIXED_PATTERN_KEY",
+    "GEOMETRY_FIRST_SLOT",
+    "GEOMETRY_PARTS",
+    "INDEX_LIMIT",
     "KEY_PARITY",
     "LEVEL_BITS",
     "RECORD_COUNTER_HIGH",
@@ -417,8 +458,10 @@ __all__ = [
     "element_bits",
     "erfinv",
     "fixed_pattern_key",
+    "geometry_slot",
     "identity_key",
     "identity_words",
+    "index_from_bits",
     "keep_from_bits",
     "keep_mask",
     "normal_from_bits",

@@ -81,6 +81,7 @@ _STRENGTH: dict[str, dict[str, Any]] = {
     "pixel": {"dropout_rate": 0.3},
     "channel": {"dropout_rate": 0.5},
     "speckle": {"noise_std": 0.2},
+    "coarse": {"hole_count_range": (1, 3), "hole_size_range": (0.2, 0.5), "fill_value": 0.125},
 }
 
 
@@ -105,6 +106,7 @@ _RANGES: dict[str, dict[str, Any]] = {
     "channel": {"dropout_rate_range": (0.2, 0.8)},
     # from above 0: tests divide the noise by each record's std
     "speckle": {"noise_std_range": (0.02, 0.4)},
+    "coarse": {},  # no strength ranges: its training setting is apply_prob
 }
 TRAINING_APPLY_PROB = 0.7
 

@@ -96,6 +96,38 @@ def clip_ranges(draw: st.DrawFn) -> tuple[float, float] | None:
     return (float(lo), float(hi))
 
 
+@st.composite
+def count_ranges(draw: st.DrawFn, most: int = 6) -> tuple[int, int]:
+    """``(lo, hi)`` ints with ``0 <= lo <= hi <= most`` (``(0, 0)`` included)."""
+    low = draw(st.integers(0, most))
+    return (low, draw(st.integers(low, most)))
+
+
+@st.composite
+def fraction_ranges(draw: st.DrawFn) -> tuple[float, float]:
+    """``(lo, hi)`` fractions with ``0 < lo <= hi <= 1`` (1 itself drawn often)."""
+    low = draw(st.one_of(st.just(1.0), _finite(1e-3, 1.0)))
+    return (low, draw(st.one_of(st.just(low), st.just(1.0), _finite(low, 1.0))))
+
+
+# Strategies of the fields only one mode reads (``ModeSpec.exclusive_fields``), by name:
+# a config of that mode draws them.
+EXCLUSIVE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "hole_count_range": count_ranges(),
+    "hole_size_range": fraction_ranges(),
+    "fill_value": st.one_of(st.sampled_from([0.0, 0.5, 1.0, 255.0]), _finite(-10.0, 300.0)),
+}
+
+
+def _exclusive_fields(draw: st.DrawFn, mode: str, fixed: dict[str, Any]) -> dict[str, Any]:
+    """The mode's own exclusive fields, drawn (or ``fixed``)."""
+    spec = modes.by_name(mode)
+    return {
+        name: fixed[name] if name in fixed else draw(EXCLUSIVE_FIELDS[name])
+        for name in spec.exclusive_fields
+    }
+
+
 # --------------------------------------------------------------------------- #
 # Configurations                                                               #
 # --------------------------------------------------------------------------- #
@@ -118,6 +150,7 @@ def _noise_configs(draw: st.DrawFn, mode: str | None, fixed: dict[str, Any]) -> 
     kwargs["pepper_value"] = pick("pepper_value", fill_values())
     kwargs["lam_scale"] = pick("lam_scale", lam_scales())
     kwargs["clip_range"] = pick("clip_range", clip_ranges())
+    kwargs.update(_exclusive_fields(draw, kwargs["mode"], fixed))
     kwargs.update(fixed)  # fixed fields always win
     return NoiseOperatorConfig(**kwargs)
 
@@ -141,6 +174,7 @@ def _dropout_configs(
     kwargs["mode"] = mode if mode is not None else pick("mode", st.sampled_from(DROPOUT_MODES))
     kwargs["dropout_rate"] = pick("dropout_rate", probabilities())
     kwargs["clip_range"] = pick("clip_range", clip_ranges())
+    kwargs.update(_exclusive_fields(draw, kwargs["mode"], fixed))
     kwargs.update(fixed)  # fixed fields always win
     return DropoutOperatorConfig(**kwargs)
 
@@ -366,9 +400,11 @@ def images(
 __all__ = [
     "FIELD_KEY",
     "clip_ranges",
+    "count_ranges",
     "dropout_configs",
     "element_shapes",
     "fill_values",
+    "fraction_ranges",
     "images",
     "lam_scales",
     "log_uniform",

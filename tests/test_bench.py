@@ -32,8 +32,12 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "poisson255": ("noise", {"mode": "poisson", "lam_scale": 255.0}),
     # issue 24
     "speckle": ("noise", {"mode": "speckle", "noise_std": 0.1}),
+    "coarse": (
+        "dropout",
+        {"mode": "coarse", "hole_count_range": (1, 1), "hole_size_range": (0.1, 0.3)},
+    ),
 }
-DEFAULTS = {"gaussian", "salt_pepper", "pixel", "channel", "poisson30", "speckle"}
+DEFAULTS = {"gaussian", "salt_pepper", "pixel", "channel", "poisson30", "speckle", "coarse"}
 
 
 def test_the_cases_are_the_registry_examples_and_the_cases_they_were():
@@ -56,7 +60,7 @@ def test_only_a_value_dependent_mode_runs_both_value_conventions():
         expected = {1, 255} if label in poisson else {1}
         assert {scale for mode, scale in float_scales if mode == label} == expected, label
     assert all(c.scale == 255 for c in cases if c.dtype == "uint8")
-    assert len(cases) == 3 * 8 + 2 * 3  # every label per dtype, poisson's 0..255 floats
+    assert len(cases) == 3 * len(CASES) + 2 * 3  # every label per dtype, poisson's 0..255 floats
     assert [s["case"] for s in skipped] == [
         f"{label}/uint8/0..1/1x2x2x3" for label in ("poisson1", "poisson30", "poisson255")
     ]
@@ -100,8 +104,15 @@ def fake_albumentations() -> SimpleNamespace:
     def transform(name: str) -> Any:
         return lambda **kwargs: (name, kwargs)
 
-    names = ("GaussNoise", "SaltAndPepper", "ShotNoise", "PixelDropout", "ChannelDropout")
-    names += ("MultiplicativeNoise",)
+    names = (
+        "GaussNoise",
+        "SaltAndPepper",
+        "ShotNoise",
+        "PixelDropout",
+        "ChannelDropout",
+        "CoarseDropout",
+        "MultiplicativeNoise",
+    )
     return SimpleNamespace(**{name: transform(name) for name in names})
 
 
@@ -135,6 +146,15 @@ def test_each_law_names_its_albumentations_counterpart(monkeypatch):
                 "multiplier": (1 - 0.1 * 3**0.5, 1 + 0.1 * 3**0.5),
                 "per_channel": True,
                 "elementwise": True,
+            },
+        ),
+        "coarse": (
+            "CoarseDropout",
+            {
+                "num_holes_range": (1, 1),
+                "hole_height_range": (0.1, 0.3),
+                "hole_width_range": (0.1, 0.3),
+                "fill": 0.0,
             },
         ),
     }

@@ -323,7 +323,8 @@ def test_dropout_defaults_match_the_seed():
         "mode": "pixel",
     }
     beyond_seed = {"dropout_rate_range": None, "per_channel": True, "apply_prob": 1.0}
-    assert dataclasses.asdict(config) == expected | beyond_seed
+    coarse = {"hole_count_range": (1, 1), "hole_size_range": (0.1, 0.3), "fill_value": 0.0}
+    assert dataclasses.asdict(config) == expected | beyond_seed | coarse
 
 
 COMMON_ORDER = [
@@ -357,7 +358,16 @@ NOISE_ORDER = [
     "per_channel",
     "apply_prob",
 ]
-DROPOUT_ORDER = ["dropout_rate", "mode", "dropout_rate_range", "per_channel", "apply_prob"]
+DROPOUT_ORDER = [
+    "dropout_rate",
+    "mode",
+    "dropout_rate_range",
+    "per_channel",
+    "apply_prob",
+    "hole_count_range",  # issue 24
+    "hole_size_range",
+    "fill_value",
+]
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,7 @@ from datarax_ops.conformance.stats import (
     assert_normal_variance,
     assert_poisson_counts,
     assert_poisson_variance,
+    assert_uncorrelated,
     rng_for,
     scaled,
     seed_for,
@@ -563,6 +564,78 @@ def test_pixel_keep_rate_is_binomial(rate):
             [ref_kept.sum(), ref_kept.size - ref_kept.sum()],
             what=f"{what} vs the reference's",
         )
+
+
+# --------------------------------------------------------------------------- #
+# Coarse dropout (issue 24): the holes' law, and the coverage map               #
+# --------------------------------------------------------------------------- #
+COARSE_SHAPE = (12, 20, 3)  # H != W, neither a power of two (a bucket's shape would be)
+COARSE_RECORDS = 4_000  # records of the params checks (16000 holes)
+COARSE_COVERAGE_RECORDS = 2_000  # records of the coverage map (a binomial per pixel)
+
+
+def coarse_config(**kw) -> dx.DropoutOperatorConfig:
+    fields = {"hole_count_range": (0, 4), "hole_size_range": (0.15, 0.7), "fill_value": 0.05}
+    return dx.DropoutOperatorConfig(
+        field_key="image", mode="coarse", stochastic=True, **{**fields, **kw}
+    )
+
+
+def test_coarse_params_follow_the_law():
+    """``generate_random_params`` of 4000 records: the count vs ``randint(0, 5)`` and each
+    side vs ``max(1, floor(U * side + 0.5))`` (scipy's uniform CDF at the rounding edges)
+    by chi-square; the corners, randomized to ``(y0 + U) / (H - h + 1)``, vs U(0, 1) by KS;
+    height vs width uncorrelated (square holes: rho ~ 0.9; at n = 16000 the test catches
+    |rho| >= 0.053); and each vs the reference's draws.  10 checks at 1e-5."""
+    from datarax_ops.conformance.laws.coarse import corner_levels, ideal_sides
+
+    test_id = "test_coarse_params_follow_the_law"
+    config = coarse_config()
+    records = scaled(COARSE_RECORDS)
+    params = operator_for(config, test_id).generate_random_params(
+        jax.random.key(seed_for(test_id) % 2**31), {"image": (records, *COARSE_SHAPE)}
+    )
+    params = {name: np.asarray(value) for name, value in params.items()}
+    ref = reference.draw(config, rng_for(f"{test_id}/reference"), COARSE_SHAPE, records)
+    values = np.arange(5)
+    counts = [np.sum(params["hole_count"] == v) for v in values]
+    assert_chisquare_gof(counts, stats.randint(0, 5).pmf(values), what="hole count")
+    ref_counts = [np.sum(ref["hole_count"] == v) for v in values]
+    assert_chisquare_homogeneity(counts, ref_counts, what="hole count vs the reference's")
+    sizes, corners = params["hole_sizes"].reshape(-1, 2), params["hole_corners"].reshape(-1, 2)
+    rng = rng_for(f"{test_id}/corners")
+    for axis, length in enumerate(COARSE_SHAPE[:2]):
+        observed = np.bincount(sizes[:, axis], minlength=length + 1)
+        expected = ideal_sides(length, *config.hole_size_range)
+        assert_chisquare_gof(observed, expected, what=f"hole sides along axis {axis}")
+        ref_observed = np.bincount(ref["hole_sizes"].reshape(-1, 2)[:, axis], minlength=length + 1)
+        assert_chisquare_homogeneity(observed, ref_observed, what=f"sides {axis} vs reference")
+        levels = corner_levels(corners[:, axis], sizes[:, axis], length, rng)
+        assert_ks_1samp(levels, stats.uniform(), what=f"hole corners along axis {axis}")
+    assert_uncorrelated(sizes[:, 0], sizes[:, 1], what="hole height vs width")
+
+
+def test_coarse_coverage_map_is_the_exact_expectation():
+    """``op(batch)`` on 2000 constant records: each pixel covered (the fill on every
+    channel) in Binomial(2000, p) records, ``p`` the reference's exact coverage
+    probability; 240 checks at 1e-5 / 240 (1e-5 for the map).  Then (exact) every
+    other value is its input."""
+    from datarax_ops.reference.modes.coarse import coverage_probability
+
+    test_id = "test_coarse_coverage_map_is_the_exact_expectation"
+    config = coarse_config(hole_count_range=(1, 3))
+    records = scaled(COARSE_COVERAGE_RECORDS)
+    images = np.full((records, *COARSE_SHAPE), 0.5, np.float32)
+    out = run_batch(operator_for(config, test_id), images)
+    covered = np.all(out == np.float32(0.05), axis=-1).sum(axis=0)
+    probability = coverage_probability(config, *COARSE_SHAPE[:2])
+    alpha = 1e-5 / probability.size
+    for (y, x), p in np.ndenumerate(probability):
+        assert_binomial(
+            int(covered[y, x]), records, float(p), what=f"pixel ({y}, {x})", alpha=alpha
+        )
+    untouched = np.all(out == images, axis=-1) | np.all(out == np.float32(0.05), axis=-1)
+    assert untouched.all()
 
 
 CHANNEL_RATES = (0.1, 0.3)

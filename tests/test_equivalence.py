@@ -31,11 +31,13 @@ from hypothesis import strategies as st
 
 import datarax_ops as dx
 from datarax_ops import reference
+from datarax_ops.conformance.laws import LAWS
 from datarax_ops.conformance.stats import assert_binomial
 from tests import strategies as S
 from tests.factory import make_operator
 
-EXACT_MODES = ("salt_pepper", "pixel", "channel")
+# The modes whose output is reproduced bit for bit (their law allows no tolerance).
+EXACT_MODES = tuple(name for name, law in LAWS.items() if law.reproduction_atol == 0)
 # Modes whose output is float arithmetic on the drawn noise (gaussian's ``x + noise``,
 # speckle's ``x * (1 + noise)``): within one ulp of the output dtype, integers exact but
 # at a true .5 tie.

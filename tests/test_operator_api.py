@@ -92,17 +92,19 @@ def test_operator_attributes_match_the_seed():
 def test_generate_random_params_keys_and_shapes(config, key):
     op = make_operator(config)
     params = op.generate_random_params(key, {"image": (5, 6, 7, 3)})
+    holes = ((5, 1, 2), jnp.int32)  # the default config's one hole per record
     expected = {
-        "gaussian": ("noise", (5, 6, 7, 3), jnp.float32),
-        "salt_pepper": ("noise_mask", (5, 6, 7, 3), jnp.float32),
-        "poisson": ("poisson_samples", (5, 6, 7, 3), jnp.float32),
-        "pixel": ("keep_mask", (5, 6, 7, 3), jnp.bool_),
-        "channel": ("keep_mask", (5, 3), jnp.bool_),
-        "speckle": ("noise", (5, 6, 7, 3), jnp.float32),
+        "gaussian": {"noise": ((5, 6, 7, 3), jnp.float32)},
+        "salt_pepper": {"noise_mask": ((5, 6, 7, 3), jnp.float32)},
+        "poisson": {"poisson_samples": ((5, 6, 7, 3), jnp.float32)},
+        "pixel": {"keep_mask": ((5, 6, 7, 3), jnp.bool_)},
+        "channel": {"keep_mask": ((5, 3), jnp.bool_)},
+        "speckle": {"noise": ((5, 6, 7, 3), jnp.float32)},
+        "coarse": {"hole_corners": holes, "hole_count": ((5,), jnp.int32), "hole_sizes": holes},
     }[config.mode]
-    assert list(params) == [expected[0]]
-    assert params[expected[0]].shape == expected[1]
-    assert params[expected[0]].dtype == expected[2]
+    assert list(params) == list(expected)
+    for name, (shape, dtype) in expected.items():
+        assert params[name].shape == shape and params[name].dtype == dtype, name
 
 
 def test_generate_random_params_per_record_keys_are_per_record():
@@ -267,6 +269,10 @@ def test_small_batches(config, batch_size):
 @pytest.mark.parametrize("element_shape", [(6, 5), (7,), (2, 3, 4, 2)])
 def test_other_element_ranks(config, element_shape):
     op = make_operator(config)
+    if config.mode == "coarse" and len(element_shape) < 2:  # no (H, W) plane: a named error
+        with pytest.raises(ValueError, match=r"needs \(H, W\) or \(H, W, C\) elements"):
+            run_batch(op, images((3, *element_shape)))
+        return
     out = run_batch(op, images((3, *element_shape)))
     assert out.shape == (3, *element_shape)
     if config.mode == "channel":

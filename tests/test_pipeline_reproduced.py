@@ -26,6 +26,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from datarax_ops.reference.config import DROPOUT_MODES
 
 import datarax_ops as dx
 from datarax_ops import reference
@@ -59,9 +60,14 @@ def _config(case: str, stochastic: bool = True):
 
 
 def _seed_config(mode: str, stochastic: bool):
-    if mode in ("pixel", "channel"):
+    if mode in DROPOUT_MODES:
+        holes = {"hole_count_range": (1, 4), "hole_size_range": (0.1, 0.6), "fill_value": 0.25}
         return dx.DropoutOperatorConfig(
-            field_key="image", mode=mode, dropout_rate=0.4, stochastic=stochastic
+            field_key="image",
+            mode=mode,
+            dropout_rate=0.4,
+            stochastic=stochastic,
+            **(holes if mode == "coarse" else {}),
         )
     noise = {"noise_std": 0.3, "noise_mean": 0.05}
     extra = {"gaussian": noise, "speckle": noise, "poisson": {"lam_scale": 20.0}}

@@ -25,6 +25,9 @@ PARAM_DTYPES = {
     "noise_mask": np.float32,
     "poisson_samples": np.float32,
     "keep_mask": np.bool_,
+    "hole_count": np.int32,
+    "hole_sizes": np.int32,
+    "hole_corners": np.int32,
 }
 
 
@@ -81,6 +84,13 @@ def test_params_shapes_and_dtypes(config, image, seed):
     rng = rng_for(f"test_params_shapes_and_dtypes/{seed}")
     single = reference.draw(config, rng, image.shape)
     batched = reference.draw(config, rng, image.shape, batch_size=3)
+    if config.mode == "coarse":  # the holes: a count, sizes and corners per record
+        holes = config.hole_count_range[1]
+        shapes = {"hole_corners": (holes, 2), "hole_count": (), "hole_sizes": (holes, 2)}
+        assert {k: v.shape for k, v in single.items()} == shapes
+        assert {k: v.shape for k, v in batched.items()} == {k: (3, *v) for k, v in shapes.items()}
+        assert all(v.dtype == PARAM_DTYPES[k] for k, v in (*single.items(), *batched.items()))
+        return
     (key,) = single
     assert key == reference.mode_of(config).params_key and set(batched) == {key}
     is_channel = isinstance(config, DropoutOperatorConfig) and config.mode == "channel"
@@ -233,5 +243,5 @@ def test_fixed_params_identical_on_repeated_calls(config, shape):
     third = reference.fixed_params(config, shape)
     for key in first:
         np.testing.assert_array_equal(first[key], third[key])
-    (key,) = first
-    assert first[key].shape == reference.draw(config, np.random.default_rng(0), shape)[key].shape
+    drawn = reference.draw(config, np.random.default_rng(0), shape)
+    assert {k: v.shape for k, v in first.items()} == {k: v.shape for k, v in drawn.items()}

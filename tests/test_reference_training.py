@@ -62,6 +62,10 @@ MODE_NAMES = tuple(MODES)
 # Modes whose params are the normal noise ``noise_mean + noise_std * z`` (speckle's is its
 # multiplier minus 1): the same draw as gaussian's.
 NORMAL_NOISE_MODES = ("gaussian", "speckle")
+# The modes with strength ranges (the range tests' modes).
+RANGED = tuple(name for name in MODE_NAMES if RANGE_FIELDS[name])
+# The seed pages' modes (their params formulas are ``_seed_params``').
+SEED_MODES = ("gaussian", "salt_pepper", "poisson", "pixel", "channel")
 SOURCES = ("generator", "stream")
 SEEDS = st.integers(0, 2**32 - 1)
 NAN, INF = math.nan, math.inf
@@ -196,7 +200,7 @@ def _exact_bits(image: np.ndarray, out: np.ndarray) -> bool:
 # The strengths' laws                                                          #
 # --------------------------------------------------------------------------- #
 @pytest.mark.stats
-@pytest.mark.parametrize("mode", list(RANGE_FIELDS))
+@pytest.mark.parametrize("mode", RANGED)
 @given(data=st.data(), source=st.sampled_from(SOURCES), seed=SEEDS)
 def test_strengths_follow_their_law(mode, data, source, seed):
     """Each set range draws one float32 strength per record: U[lo, hi], ``lam_scale``
@@ -253,7 +257,7 @@ def _check_record_draws_independent(config: Any, params: dict, keys: np.ndarray)
 
 
 @pytest.mark.stats
-@pytest.mark.parametrize("mode", MODE_NAMES)
+@pytest.mark.parametrize("mode", RANGED)
 def test_record_draws_are_independent_of_the_values(mode):
     """Stream keys: a record's strengths and apply decision come from its own words, not
     from the words of its values.
@@ -269,7 +273,7 @@ def test_record_draws_are_independent_of_the_values(mode):
     _check_record_draws_independent(config, params, keys)
 
 
-@pytest.mark.parametrize("mode", MODE_NAMES)
+@pytest.mark.parametrize("mode", RANGED)
 def test_independence_check_catches_strength_from_value_words(mode, monkeypatch):
     """The check above rejects a reference whose record words are the value words
     (``stream.uniforms(key, (1,))``, counter (0, 0) instead of (1, slot))."""
@@ -480,7 +484,7 @@ def _kept_counts(config: Any, big: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.stats
-@pytest.mark.parametrize("mode", DROPOUT_MODES)
+@pytest.mark.parametrize("mode", [name for name in DROPOUT_MODES if name in RANGED])
 @given(data=st.data(), source=st.sampled_from(SOURCES), seed=SEEDS)
 def test_dropout_given_its_rate_is_binomial(mode, data, source, seed):
     """Kept values (pixel) or channels (channel) per record ~ Binomial(n, 1 - rate_i).
@@ -536,7 +540,7 @@ def _histogram(counts: np.ndarray, top: int) -> np.ndarray:
 
 
 @pytest.mark.stats
-@pytest.mark.parametrize("mode", [name for name in MODE_NAMES if name not in NORMAL_NOISE_MODES])
+@pytest.mark.parametrize("mode", [name for name in RANGED if name not in NORMAL_NOISE_MODES])
 def test_count_mixture_matches_monte_carlo(mode):
     """Per-record counts over the strength's law: reference vs a direct NumPy simulation.
 
@@ -763,14 +767,14 @@ def _seed_params(config: Any, seed_draws: _SeedDraws, shape: tuple, batch: int) 
         "pixel": lambda: seed_draws.uniforms(full) >= rate,
         "channel": lambda: seed_draws.uniforms((batch, shape[-1])) >= rate,
     }
-    assert set(formulas) == set(MODE_NAMES)
+    assert set(formulas) == set(SEED_MODES)
     values = formulas[config.mode]()
     if values.dtype == np.float64:
         values = values.astype(np.float32)
     return {MODES[config.mode].params_key: values}
 
 
-@pytest.mark.parametrize("mode", MODE_NAMES)
+@pytest.mark.parametrize("mode", SEED_MODES)
 @pytest.mark.parametrize("source", SOURCES)
 def test_defaults_draw_the_seed_params(mode, source):
     """A config without the new fields (or with them at their defaults) draws exactly the
@@ -813,7 +817,9 @@ def test_new_params_are_named_after_their_scalar(mode):
         config = _wide(mode, apply_prob=apply_prob)
         params = reference.draw(config, keys, (2, 3, 4), batch)
         scalars = {scalar for _, scalar in RANGE_FIELDS[mode]}
-        expected = {MODES[mode].params_key} | scalars | ({"apply"} if apply_prob < 1 else set())
+        own = set(reference.draw(_config(mode), keys, (2, 3, 4), batch))  # the mode's arrays
+        assert MODES[mode].params_key in own
+        expected = own | scalars | ({"apply"} if apply_prob < 1 else set())
         assert set(params) == expected
         for scalar in scalars:
             assert params[scalar].shape == (batch,) and params[scalar].dtype == np.float32
@@ -938,7 +944,7 @@ def test_valid_training_edge_values_accepted(mode):
         _config(mode, salt_prob_range=(0.0, 0.5), pepper_prob_range=(0.5, 0.5))
 
 
-@pytest.mark.parametrize("mode", list(RANGE_FIELDS))
+@pytest.mark.parametrize("mode", RANGED)
 @given(data=st.data())
 def test_strategy_ranged_configs_are_valid(mode, data):
     """``tests.strategies.ranged_configs`` builds valid configs with a range set; fixed

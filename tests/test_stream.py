@@ -524,3 +524,31 @@ def test_words_key_twins_agree_and_name_records_as_record_key_does():
         rs.words_key(base, (np.zeros(5, np.uint32), index)),
         rs.record_key(base, index),
     )
+
+
+# --------------------------------------------------------------------------- #
+# Exact uniform integers (record geometries)                                   #
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 7, 224, 1025, 4097, 2**20 - 1])
+def test_index_from_bits_is_floor_m_count_over_2_24_in_both_streams(count):
+    words = np.random.default_rng(count).integers(0, 2**32, 4096, dtype=np.uint64)
+    words = np.concatenate([words, [0, 255, 2**32 - 1, 2**32 - 256]]).astype(np.uint32)
+    exact = [(int(w) >> 8) * count >> 24 for w in words]
+    spec_index = rs.index_from_bits(words, count)
+    np.testing.assert_array_equal(spec_index, exact)
+    compiled = ds.index_from_bits(jnp.asarray(words), count)
+    np.testing.assert_array_equal(np.asarray(compiled), spec_index)
+
+
+def test_index_from_bits_rejects_counts_past_its_exact_range():
+    with pytest.raises(ValueError, match="fewer than"):
+        rs.index_from_bits(np.zeros(2, np.uint32), rs.INDEX_LIMIT)
+
+
+def test_geometry_slots_are_apart_from_the_apply_and_strength_slots():
+    first = rs.geometry_slot(0, 0)
+    assert first > rs.GEOMETRY_FIRST_SLOT > max(rs.STRENGTH_SLOTS)
+    assert rs.APPLY_SLOT not in range(rs.GEOMETRY_FIRST_SLOT, first + 8)
+    assert rs.geometry_slot(1, 0) == first + rs.GEOMETRY_PARTS
+    with pytest.raises(ValueError, match="part"):
+        rs.geometry_slot(0, rs.GEOMETRY_PARTS)

@@ -215,6 +215,7 @@ WRONG = {
     "pixel": {"dropout_rate": 0.25},
     "channel": {"dropout_rate": 0.4},
     "speckle": {"noise_std": 0.26},
+    "coarse": {"hole_count_range": (2, 3), "hole_size_range": (0.4, 0.8)},  # 0..3, 20..50%
 }
 
 

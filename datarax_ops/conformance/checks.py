@@ -206,8 +206,7 @@ def check_params(rec: Recorder, probe: Probe) -> None:
     same = list(layout) == list(ref_layout) and layout == ref_layout
     what = "params keys, shapes, dtypes = reference.draw's"
     if rec.exact(same, what, f"got {layout}, reference {ref_layout}"):
-        name = next(iter(ref))
-        law.check_params(rec, config, name, params[name], ref[name])
+        law.check_all_params(rec, config, params, ref)
 
 
 def check_clip(rec: Recorder, probe: Probe) -> None:

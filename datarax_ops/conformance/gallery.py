@@ -48,7 +48,12 @@ STREAM = "augment"
 DEFAULT_STRENGTHS: dict[str, tuple[Mapping[str, float], ...]] = {
     name: law.demo_strengths for name, law in LAWS.items()
 }
-_SHORT_NAMES = {"salt_prob": "salt", "pepper_prob": "pepper"}
+_SHORT_NAMES = {
+    "salt_prob": "salt",
+    "pepper_prob": "pepper",
+    "hole_count_range": "holes",
+    "hole_size_range": "size",
+}
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,11 @@ def strength_label(overrides: Mapping[str, float]) -> str:
     return ", ".join(f"{_SHORT_NAMES.get(k, k)}={_number(v)}" for k, v in items.items())
 
 
-def _number(value: float) -> str:
+def _number(value: float | tuple[float, float]) -> str:
+    """``0.1`` -> ``"0.1"``; a range ``(1, 3)`` -> ``"1-3"`` (one number when lo == hi)."""
+    if isinstance(value, (tuple, list)):
+        low, high = value
+        return _number(low) if low == high else f"{_number(low)}-{_number(high)}"
     return f"{value:g}"
 
 

@@ -10,7 +10,7 @@ here.
 from __future__ import annotations
 
 from ..spec import Family, ModeSpec
-from . import channel, gaussian, pixel, poisson, salt_pepper, speckle
+from . import channel, coarse, gaussian, pixel, poisson, salt_pepper, speckle
 
 MODES: tuple[ModeSpec, ...] = (
     gaussian.MODE,
@@ -19,6 +19,7 @@ MODES: tuple[ModeSpec, ...] = (
     pixel.MODE,
     channel.MODE,
     speckle.MODE,
+    coarse.MODE,
 )
 
 

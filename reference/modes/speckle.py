@@ -99,4 +99,5 @@ MODE = ModeSpec(
     strengths=STRENGTHS,
     examples=(("", {"noise_std": 0.1}),),
     datarax_missing_params="Stochastic mode requires 'noise' in random_params for Speckle mode",
+    in_datarax=False,
 )

@@ -62,6 +62,7 @@ MODE_TESTS = {
     "pixel": "pixel or deterministic_pattern",
     "channel": "channel",
     "speckle": "speckle",
+    "coarse": "coarse",
 }
 # One law-changing variant per mode, and one for the training settings: each against the
 # statistical tests of its mode (a pytest -k expression), to keep the CI slice short.
@@ -71,6 +72,7 @@ SLICE = {
     "poisson_variance_x1.1": "poisson_counts",
     "dropout_rate_plus_0.02": "pixel_keep_rate",
     "channel_mask_per_pixel": "channel_mask",
+    "coarse_corners_clipped": "coarse_params",
     "range_narrowed_5pct": "compiled_strengths",
     "speckle_std_x1.05": "speckle_relative_change",
 }

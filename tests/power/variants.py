@@ -24,6 +24,7 @@ from datarax_ops._common import clip, from_working, salt_pepper_values, to_worki
 from datarax_ops.batch import metadata_of, with_data_like
 from datarax_ops.modes import _dropout as dropout_modes
 from datarax_ops.modes import channel as channel_mode
+from datarax_ops.modes import coarse as coarse_mode
 from datarax_ops.modes import gaussian as gaussian_mode
 from datarax_ops.modes import poisson as poisson_mode
 from datarax_ops.modes import salt_pepper as salt_pepper_mode
@@ -450,6 +451,80 @@ def _record_key_ignored(operator: type) -> type:
     return Wrong
 
 
+# --------------------------------------------------------------------------- #
+# Wrong coarse dropout kernels (issue 24)                                      #
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class CoarseCountHiExclusive(coarse_mode.CoarseKernel):
+    """The count uniform on ``lo .. hi - 1``: the upper bound excluded."""
+
+    def draw_mode(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
+        params = super().draw_mode(key, element_shape)
+        low, high = self.count_range
+        if high > low:
+            bits = stream.record_bits(key, stream.GEOMETRY_FIRST_SLOT)
+            params["hole_count"] = low + stream.index_from_bits(bits, high - low).astype(jnp.int32)
+        return params
+
+
+@dataclass(frozen=True)
+class CoarseCornersClipped(coarse_mode.CoarseKernel):
+    """Cutout's paper: the corner uniform over the whole image, the hole clipped at the
+    border (another law of the sizes, the corners and the coverage)."""
+
+    def draw_mode(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
+        params = super().draw_mode(key, element_shape)
+        height, width = coarse_mode.spec_module.plane(element_shape)
+        words = coarse_mode.hole_words(key, self.count_range[1])
+        y0 = stream.index_from_bits(words[:, 2], height).astype(jnp.int32)
+        x0 = stream.index_from_bits(words[:, 3], width).astype(jnp.int32)
+        sizes = params["hole_sizes"]
+        h, w = jnp.minimum(sizes[:, 0], height - y0), jnp.minimum(sizes[:, 1], width - x0)
+        params["hole_sizes"] = jnp.stack([h, w], axis=-1)
+        params["hole_corners"] = jnp.stack([y0, x0], axis=-1)
+        return params
+
+
+@dataclass(frozen=True)
+class CoarseSquareHoles(coarse_mode.CoarseKernel):
+    """The width drawn from the height's uniform: square holes (in fractions)."""
+
+    def draw_mode(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
+        params = super().draw_mode(key, element_shape)
+        _height, width = coarse_mode.spec_module.plane(element_shape)
+        words = coarse_mode.hole_words(key, self.count_range[1])
+        levels = stream.uniform_from_bits(words)
+        w = coarse_mode.side(levels[:, 0], width, *self.hole_size_range)
+        x0 = stream.index_from_bits(words[:, 3], width - w + 1).astype(jnp.int32)
+        params["hole_sizes"] = params["hole_sizes"].at[:, 1].set(w)
+        params["hole_corners"] = params["hole_corners"].at[:, 1].set(x0)
+        return params
+
+
+@dataclass(frozen=True)
+class CoarseSizesFromPaddedBucket(coarse_mode.CoarseKernel):
+    """The holes drawn for H and W padded to the next power of two (a size bucket's
+    shape) instead of the record's own."""
+
+    def draw_mode(self, key: Array, element_shape: tuple[int, ...]) -> dict[str, Array]:
+        shape = list(element_shape)
+        axes = (-3, -2) if len(shape) >= 3 else (-2, -1)
+        for axis in axes:
+            shape[axis] = 1 << max(0, shape[axis] - 1).bit_length()
+        return super().draw_mode(key, tuple(shape))
+
+
+@dataclass(frozen=True)
+class CoarseOneChannel(coarse_mode.CoarseKernel):
+    """Holes filled on the first channel only."""
+
+    def apply_mode(self, image: Array, params: dict[str, Array]) -> Array:
+        out = super().apply_mode(image, params)
+        if image.ndim < 3:
+            return out
+        return image.at[..., 0].set(out[..., 0])
+
+
 NOISE = dx.NoiseOperator
 DROPOUT = dx.DropoutOperator
 ALL_NOISE = ("gaussian", "salt_pepper", "poisson")
@@ -771,6 +846,36 @@ VARIANTS["gaussian_integers_noise_dropped"] = Variant(
     NOISE,
     ("gaussian",),
     lambda: _with_kernels(NOISE, IntegerNoiseDropped),
+)
+VARIANTS["coarse_count_hi_exclusive"] = Variant(
+    "coarse: the hole count's upper bound excluded",
+    DROPOUT,
+    ("coarse",),
+    lambda: _with_kernels(DROPOUT, CoarseCountHiExclusive),
+)
+VARIANTS["coarse_corners_clipped"] = Variant(
+    "coarse: corners uniform over the whole image, holes clipped at the border",
+    DROPOUT,
+    ("coarse",),
+    lambda: _with_kernels(DROPOUT, CoarseCornersClipped),
+)
+VARIANTS["coarse_square_holes"] = Variant(
+    "coarse: square holes (the width from the height's uniform)",
+    DROPOUT,
+    ("coarse",),
+    lambda: _with_kernels(DROPOUT, CoarseSquareHoles),
+)
+VARIANTS["coarse_sizes_from_padded_bucket"] = Variant(
+    "coarse: holes drawn for the padded bucket's shape (next power of two)",
+    DROPOUT,
+    ("coarse",),
+    lambda: _with_kernels(DROPOUT, CoarseSizesFromPaddedBucket),
+)
+VARIANTS["coarse_one_channel"] = Variant(
+    "coarse: holes filled on the first channel only",
+    DROPOUT,
+    ("coarse",),
+    lambda: _with_kernels(DROPOUT, CoarseOneChannel),
 )
 VARIANTS["integers_round_half_up"] = Variant(
     "integer gaussian outputs rounded half up, not half to even",

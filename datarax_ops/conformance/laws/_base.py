@@ -110,6 +110,20 @@ class Law(ABC):
         (``got``) against its law and against ``reference.draw``'s (``ref``); shapes,
         dtypes and keys are already checked equal."""
 
+    def check_all_params(
+        self,
+        rec: Recorder,
+        config: Any,
+        got: Mapping[str, np.ndarray],
+        ref: Mapping[str, np.ndarray],
+    ) -> None:
+        """Records the checks of ``generate_random_params``'s arrays (``got``) against the
+        law and ``reference.draw``'s (``ref``; same keys, shapes, dtypes): by default of its
+        first array (the per-value params), with ``check_params``; a mode whose draw is
+        several arrays that only make sense together checks them all."""
+        name = next(iter(ref))
+        self.check_params(rec, config, name, got[name], ref[name])
+
     @abstractmethod
     def noise_scores(self, config: Any, images: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Each output value's noise standardized by its law given the input: mean 0,
