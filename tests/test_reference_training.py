@@ -64,8 +64,9 @@ MODE_NAMES = tuple(MODES)
 NORMAL_NOISE_MODES = ("gaussian", "speckle")
 # The modes with strength ranges (the range tests' modes).
 RANGED = tuple(name for name in MODE_NAMES if RANGE_FIELDS[name])
-# The seed pages' modes (their params formulas are ``_seed_params``').
-SEED_MODES = ("gaussian", "salt_pepper", "poisson", "pixel", "channel")
+# The modes whose default params have a closed formula in the seed's draws (``_seed_params``):
+# the seed pages' modes and speckle (gaussian's draw); coarse's geometry has its own tests.
+SEED_MODES = ("gaussian", "salt_pepper", "poisson", "pixel", "channel", "speckle")
 SOURCES = ("generator", "stream")
 SEEDS = st.integers(0, 2**32 - 1)
 NAN, INF = math.nan, math.inf
