@@ -59,7 +59,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from datarax_ops import buckets, stream
+from datarax_ops import buckets, host_words, stream
 from datarax_ops.fields import FieldRoute
 from datarax_ops.kernel import Kernel, draw_and_apply
 from datarax_ops.operator import ImageOperator
@@ -160,8 +160,7 @@ class OperatorRandomMap(_RandomMapBase):  # type: ignore[misc, valid-type]
             k0, k1 = host_stream.FIXED_PATTERN_KEY
             return int(k0), int(k1)
         base = (int(self.base_key[0]), int(self.base_key[1]))
-        y0, y1 = host_stream.threefry2x32(base, (int(words[0]), int(words[1])))
-        return int(y0), int(y1)
+        return host_words.blocks(base, [(int(words[0]), int(words[1]))])[0]
 
     def random_map(self, element: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         """The record with its field augmented; randomness from grain's ``rng``."""

@@ -2,7 +2,7 @@
 
 Layers, each importing only those at or below it (docs/design.md):
 
-0. ``reference`` (NumPy only), ``errors``, ``config``, ``_common``, ``stream``,
+0. ``reference`` (NumPy only), ``errors``, ``config``, ``_common``, ``stream``, ``host_words``,
    ``compile_cache``;
 1. ``poisson``, ``kernel``, ``buckets``;
 2. (reserved)
@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "config": 0,
     "_common": 0,
     "stream": 0,
+    "host_words": 0,
     "compile_cache": 0,
     "poisson": 1,
     "strengths": 1,

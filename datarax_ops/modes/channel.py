@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from datarax_ops import host_words
 from datarax_ops.modes._dropout import DropoutKernelBase, finish, keep_decisions
 from datarax_ops.reference import stream as host_stream
 from datarax_ops.reference.modes import channel as spec_module
@@ -56,13 +57,10 @@ def host_channel_keep(key: tuple[int, int], channels: int, rate: float) -> np.nd
     ``key`` (two Python ints), equal to ``stream.keep_mask(key, (channels,), rate)``.
 
     Channel ``c``'s word is ``y0 ^ y1`` of ``threefry2x32(key, (0, c))``, computed with
-    Python ints (``reference.stream.threefry2x32``): a few microseconds per channel,
-    where a compiled call costs tens.
+    Python ints (``host_words.blocks``): a few microseconds per channel, where a
+    compiled call costs tens.
     """
-    words = []
-    for channel in range(channels):
-        y0, y1 = host_stream.threefry2x32(key, (0, channel))
-        words.append(int(y0) ^ int(y1))
+    words = [y0 ^ y1 for y0, y1 in host_words.blocks(key, ((0, c) for c in range(channels)))]
     return host_stream.keep_from_bits(np.asarray(words, np.uint32), rate)
 
 

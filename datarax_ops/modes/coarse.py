@@ -13,6 +13,8 @@ exact shape).
 from __future__ import annotations
 
 import functools
+import math
+import struct
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -21,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from datarax_ops import stream, strengths
+from datarax_ops import host_words, stream, strengths
 from datarax_ops._common import clip, from_working, to_working
 from datarax_ops.kernel import Kernel
 from datarax_ops.reference import stream as host_stream
@@ -107,31 +109,38 @@ def apply(kernel: CoarseKernel, image: Array, params: Params) -> Array:
 # --------------------------------------------------------------------------- #
 # The host path                                                                #
 # --------------------------------------------------------------------------- #
-def host_word(key: tuple[int, int], slot: int) -> int:
-    """Record word ``slot`` of raw key ``key`` (Python ints; ``stream.record_bits``)."""
-    y0, y1 = host_stream.threefry2x32(key, (host_stream.RECORD_COUNTER_HIGH, slot))
-    return int(y0) ^ int(y1)
+_FLOAT32 = struct.Struct("<f")
+
+
+def _f32(value: float) -> float:
+    """``value`` rounded to float32 (round half to even), as a Python float."""
+    return _FLOAT32.unpack(_FLOAT32.pack(value))[0]
 
 
 @functools.lru_cache(maxsize=64)
-def _width_parts(low: float, high: float) -> tuple[np.float32, np.float32]:
-    return split_width(low, high)
+def _size_constants(low: float, high: float) -> tuple[float, float, float, float]:
+    """``(w_hi, w_lo, f32(lo), f32(hi))`` of a size range, as Python floats."""
+    w_high, w_low = split_width(low, high)
+    return float(w_high), float(w_low), float(np.float32(low)), float(np.float32(high))
 
 
 def host_side(word: int, length: int, low: float, high: float) -> int:
-    """``spec_module.side_from_levels`` of one word, with NumPy float32 scalars (each
-    operation rounded to float32 as the array version's) and Python ints: the same bits
-    at a microsecond instead of tens (``tests/test_coarse.py`` compares the two)."""
-    f32 = np.float32
+    """``spec_module.side_from_levels`` of one word with Python floats, each float32
+    operation computed in float64 and rounded to float32: the same bits, because the
+    float32 operands' products are exact in float64 and a sum rounded first to 53 and
+    then to 24 bits is the correctly rounded sum (double rounding is innocuous for
+    ``+`` and ``*`` when 53 >= 2 * 24 + 2: Figueroa, "When is double rounding
+    innocuous?", SIGNUM 1995); about a microsecond (``tests/test_coarse.py`` compares
+    the two on random words, sides and ranges)."""
+    w_high, w_low, low32, high32 = _size_constants(low, high)
     level = word >> 8
-    u_high = f32((level >> 12) << 12) * f32(2.0**-24)
-    u_low = f32(level & 0xFFF) * f32(2.0**-24)
-    w_high, w_low = _width_parts(low, high)
-    product = w_high * u_high + w_high * u_low
-    product = product + w_low * u_high
-    product = product + w_low * u_low
-    u = min(f32(low) + product, f32(high))
-    return max(1, int(np.floor(u * f32(length) + f32(0.5))))
+    u_high = ((level >> 12) << 12) * 2.0**-24
+    u_low = (level & 0xFFF) * 2.0**-24
+    product = _f32(w_high * u_high + w_high * u_low)
+    product = _f32(product + w_low * u_high)
+    product = _f32(product + w_low * u_low)
+    u = min(_f32(low32 + product), high32)
+    return max(1, math.floor(_f32(_f32(u * length) + 0.5)))
 
 
 def host_index(word: int, count: int) -> int:
@@ -145,10 +154,15 @@ def host_holes(
     """``[(y0, x0, h, w), ...]``: the record's ``hole_count`` holes from words computed
     with Python ints (only the holes used), by the spec's arithmetic."""
     low, high = kernel.count_range
-    count = low + host_index(host_word(key, host_stream.GEOMETRY_FIRST_SLOT), high - low + 1)
+    count = low  # a range of one count needs no word: its index is 0 for any word
+    if high > low:
+        (count_word,) = host_words.record_words(key, [host_stream.GEOMETRY_FIRST_SLOT])
+        count += host_index(count_word, high - low + 1)
+    slots = [host_stream.geometry_slot(hole, p) for hole in range(count) for p in range(4)]
+    all_words = host_words.record_words(key, slots)
     holes = []
     for hole in range(count):
-        words = [host_word(key, host_stream.geometry_slot(hole, p)) for p in range(4)]
+        words = all_words[4 * hole : 4 * hole + 4]
         h = host_side(words[spec_module.SIZE_Y], height, *kernel.hole_size_range)
         w = host_side(words[spec_module.SIZE_X], width, *kernel.hole_size_range)
         y0 = host_index(words[spec_module.CORNER_Y], height - h + 1)
@@ -167,7 +181,8 @@ def host_applied(apply_prob: float, key: tuple[int, int]) -> bool:
     """The record's apply decision (``strengths.apply_decision``) with Python ints."""
     if apply_prob >= 1:
         return True
-    level = np.float32((host_word(key, host_stream.APPLY_SLOT) >> 8) * 2.0**-24)
+    (word,) = host_words.record_words(key, [host_stream.APPLY_SLOT])
+    level = np.float32((word >> 8) * 2.0**-24)
     return bool(level < np.float32(apply_prob))
 
 
