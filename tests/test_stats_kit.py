@@ -30,6 +30,7 @@ from datarax_ops.conformance.stats import (
     assert_chisquare_homogeneity,
     assert_ks_1samp,
     assert_ks_2samp,
+    assert_mean_vector,
     assert_normal_mean,
     assert_normal_variance,
     assert_poisson_counts,
@@ -331,6 +332,47 @@ def test_uncorrelated_is_calibrated():
     for name, values in (("normal", normal), ("uniform", uniform)):
         result = stats.ks_1samp(values, stats.uniform.cdf)
         assert result.pvalue > ALPHA, f"{name} p-values not uniform: {result}"
+
+
+@pytest.mark.stats
+def test_mean_vector_accepts_and_rejects():
+    """Hotelling's T^2: accepts correlated normal rows and Bernoulli rows at their true
+    means (1e-5); rejects a shift of 0.1 sd in one coordinate at n=20000 (14 standard
+    errors), a mean off along a coordinate that never varies, and NaN; bad shapes raise."""
+    rng = rng_for("test_mean_vector_accepts_and_rejects")
+    mixing = np.array([[1.0, 0.0, 0.0], [0.8, 0.6, 0.0], [0.5, 0.5, 0.7]])
+    rows = rng.standard_normal((N, 3)) @ mixing.T
+    assert_mean_vector(rows, np.zeros(3), what="correlated normal rows")
+    p = rng.random((N, 4)) < np.array([0.1, 0.3, 0.5, 0.9])
+    bernoulli = np.column_stack([p, p[:, :1] | p[:, 1:2]]).astype(float)
+    expected = np.array([0.1, 0.3, 0.5, 0.9, 1 - 0.9 * 0.7])
+    assert_mean_vector(bernoulli, expected, what="dependent Bernoulli rows")
+    per_row = np.broadcast_to(expected, bernoulli.shape)
+    assert_mean_vector(bernoulli, per_row, what="per-row expectations")
+    assert_rejects(assert_mean_vector, rows + np.array([0.0, 0.1, 0.0]), np.zeros(3), what="0.1 sd")
+    constant = np.column_stack([rows, np.ones(N)])
+    assert_mean_vector(constant, [0, 0, 0, 1.0], what="a constant coordinate at its mean")
+    assert_rejects(assert_mean_vector, constant, [0, 0, 0, 0.9], what="a constant one off")
+    assert_rejects(assert_mean_vector, np.vstack([rows, [np.nan] * 3]), np.zeros(3), what="nan")
+    with pytest.raises(ValueError, match="rows must be"):
+        assert_mean_vector(rows[:4], np.zeros(3), what="too few rows")
+
+
+@pytest.mark.stats
+@pytest.mark.usefixtures("keep_results")
+def test_mean_vector_is_calibrated():
+    """p-values of 400 null runs of 60 dependent Bernoulli rows (d = 4, asymptotic) are
+    U(0, 1) (KS at 1e-5): catches wrong degrees of freedom or a missing ``(n - d) /
+    (d (n - 1))`` factor."""
+    rng = rng_for("test_mean_vector_is_calibrated")
+    expected = np.array([0.3, 0.5, 0.5, 0.75])
+    pvalues = []
+    for _ in range(400):
+        a, b = rng.random((2, 60)) < 0.5
+        rows = np.column_stack([rng.random(60) < 0.3, a, b, a | b]).astype(float)
+        pvalues.append(assert_mean_vector(rows, expected, what="null", alpha=NEVER).pvalue)
+    result = stats.ks_1samp(pvalues, stats.uniform.cdf)
+    assert result.pvalue > ALPHA, f"p-values not uniform: {result}"
 
 
 # --------------------------------------------------------------------------- #

@@ -365,6 +365,45 @@ def assert_poisson_variance(
     return _finish("poisson_variance", what, z, 2.0 * stats.norm.sf(abs(z)), alpha, values.size)
 
 
+def assert_mean_vector(rows: Any, mean: Any, *, what: str, alpha: float = ALPHA) -> CheckResult:
+    """Hotelling's one-sample T^2 test (Hotelling 1931) that independent ``rows``
+    ``(n, d)`` have mean vector ``mean`` (``(d,)``, or ``(n, d)``: each row's own
+    expectation), with their covariance estimated from the rows.
+
+    ``T^2 = n m' S^-1 m`` (``m`` the mean of ``rows - mean``, ``S`` their sample
+    covariance); ``(n - d) T^2 / (d (n - 1)) ~ F(d, n - d)``: exact for normal rows,
+    and for any independent rows with finite covariance as ``n`` grows.  This is the
+    test for dependent coordinates (the covered pixels of one record), where a
+    chi-square over the coordinates would assume independence.  A singular covariance
+    (a coordinate that never varies) tests its non-degenerate directions, and
+    rejects exactly a mean off along the others; NaN or
+    infinite values fail.  Detects a mean shift of ``delta`` standard deviations along
+    a direction when ``n delta^2`` reaches :func:`chisquare_noncentrality` of ``d``.
+    """
+    alpha = _check_alpha(alpha)
+    values = np.asarray(rows, dtype=np.float64)
+    if values.ndim != 2 or values.shape[0] < values.shape[1] + 2:
+        raise ValueError(f"rows must be (n, d) with n >= d + 2, got shape {values.shape}")
+    n = values.shape[0]
+    differences = values - np.broadcast_to(np.asarray(mean, np.float64), values.shape)
+    if not np.all(np.isfinite(differences)):
+        return _finish("mean_vector", what, math.inf, 0.0, alpha, n)
+    centre = differences.mean(axis=0)
+    covariance = np.atleast_2d(np.cov(differences, rowvar=False))
+    eigenvalues, vectors = np.linalg.eigh(covariance)
+    keep = eigenvalues > eigenvalues.max(initial=0.0) * 1e-10
+    d = int(keep.sum())
+    projected = vectors[:, keep].T @ centre
+    # along a direction that never varies the mean is exact or wrong
+    if not np.allclose(vectors[:, ~keep].T @ centre, 0.0, atol=1e-9):
+        return _finish("mean_vector", what, math.inf, 0.0, alpha, n)
+    if d == 0:
+        return _finish("mean_vector", what, 0.0, 1.0, alpha, n)
+    t2 = n * float(np.sum(projected**2 / eigenvalues[keep]))
+    f = (n - d) * t2 / (d * (n - 1))
+    return _finish("mean_vector", what, t2, float(stats.f.sf(f, d, n - d)), alpha, n)
+
+
 # --------------------------------------------------------------------------- #
 # Counts                                                                       #
 # --------------------------------------------------------------------------- #
@@ -682,6 +721,7 @@ __all__ = [
     "assert_chisquare_homogeneity",
     "assert_ks_1samp",
     "assert_ks_2samp",
+    "assert_mean_vector",
     "assert_normal_mean",
     "assert_normal_variance",
     "assert_poisson_counts",

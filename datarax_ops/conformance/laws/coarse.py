@@ -5,10 +5,13 @@ channel (exact), and a pixel is covered with the probability the reference compu
 exactly (``reference.modes.coarse.coverage_probability``).  The covered pixels of one
 record are strongly dependent, so the coverage check takes one pixel per record (at
 a random position): records are independent, and ``(position, covered)`` is then one
-multinomial draw per record.  The params law: the count uniform on
-``hole_count_range``, each side ``max(1, floor(u * side + 0.5))`` with ``u`` uniform
-(scipy's ``uniform`` CDF at the rounding edges), each corner uniform over the positions
-where the hole fits (randomized to a continuous uniform for a KS test).
+multinomial draw per record; and each record's covered pixels in bands of the
+map, against their exact expectation, make one vector per record for Hotelling's
+mean-vector test (every pixel used, their dependence estimated).  The params law:
+the count uniform on ``hole_count_range``, each side ``max(1, floor(u * side + 0.5))``
+with ``u`` uniform (scipy's ``uniform`` CDF at the rounding edges), each corner uniform
+over the positions where the hole fits (randomized to a continuous uniform for a KS
+test).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from datarax_ops.reference.modes import coarse as spec_module
 COARSE_PATCH = 8  # probe records are 8 x 8 x 3: more records, one coverage sample each
 # Seed of the uniforms that pick a pixel per record and randomize the corners.
 PICK_SEED = 24
+# Bands of the coverage map (equal numbers of positions, ranked by coverage probability)
+# for the mean-vector test of the covered pixels.
+COVERAGE_BANDS = 8
 
 
 # --------------------------------------------------------------------------- #
@@ -64,6 +70,23 @@ def one_pixel_per_record(
     counts = np.zeros((2, height * width))
     np.add.at(counts, (1 - flat_covered[flat_known].astype(int), rank[picks[flat_known]]), 1)
     return counts.reshape(-1)
+
+
+def covered_by_band(
+    covered: np.ndarray, known: np.ndarray, probability: np.ndarray, order: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(counts, expected)``, each float ``(records, COVERAGE_BANDS)``: a record's covered
+    pixels in each band of positions (ranked by ``probability``, the exact flat coverage
+    map, and cut into equal bands: from the border to the centre) and their expectation
+    (``probability`` summed over the record's known pixels of the band).  Records are
+    independent, their pixels are not: a mean-vector test over records uses them all."""
+    records = covered.shape[0]
+    band_of = np.empty(order.size, np.intp)
+    band_of[order] = np.arange(order.size) * COVERAGE_BANDS // order.size
+    flat_covered = covered.reshape(records, -1).astype(np.float64)
+    flat_known = known.reshape(records, -1).astype(np.float64)
+    one_hot = np.eye(COVERAGE_BANDS)[band_of]  # (pixels, bands)
+    return flat_covered @ one_hot, (flat_known * probability) @ one_hot
 
 
 def ideal_sides(side: int, low: float, high: float) -> np.ndarray:
@@ -142,6 +165,9 @@ class CoarseLaw(Law):
         expected = np.concatenate([ranked, 1.0 / order.size - ranked])
         what = "one pixel per record: (position, covered) vs the exact coverage map"
         rec.stat(kit.assert_chisquare_gof, counts, expected, what=what)
+        rows, expected_rows = covered_by_band(covered, known, probability, order)
+        what = f"covered pixels per record in {COVERAGE_BANDS} bands of the map vs exact"
+        rec.stat(kit.assert_mean_vector, rows, expected_rows, what=what)
         rec.aspect = "vs reference"
         what = "one pixel per record: (position, covered) vs the reference's"
         rec.stat(kit.assert_chisquare_homogeneity, counts, ref_counts, what=what)
