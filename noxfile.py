@@ -405,12 +405,15 @@ def _bench_env() -> dict[str, str]:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Times every case against a jitted copy; writes bench-results/*.json and *.md.
+    """Times every case against a jitted copy (and albumentations 2.0.8's closest
+    transforms looped over the batch); writes bench-results/*.json and *.md.
 
     Options after ``--``: --quick, --modes, --dtypes, --shapes, --rounds, --records,
     --records-only, --no-cache-runs, --cache-only, --out (python -m datarax_ops.bench --help).
     """
     _install(session, "grain", "verify")  # records: the grain transform; tables: rich
+    # the other library's closest transforms, beside the case table and the records
+    session.install(f"albumentations=={ALBUMENTATIONS_VERSION}")
     session.run("python", "-m", "datarax_ops.bench", *session.posargs, env=_bench_env())
 
 

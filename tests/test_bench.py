@@ -15,10 +15,11 @@ import sys
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 
 from datarax_ops import modes
-from datarax_ops.bench import cache, kit, records, run, training
+from datarax_ops.bench import cache, kit, others, records, run, training
 from datarax_ops.conformance.laws import LAWS, Law
 
 # The bench's cases before the registry (issue 23): label -> (family, config fields).
@@ -169,3 +170,33 @@ def test_without_albumentations_or_a_counterpart_there_is_none(monkeypatch):
     assert records.albumentations_transform("gaussian") is None
     law = LAWS["gaussian"]  # the base hook, which a law without a counterpart keeps
     assert Law.albumentations_counterpart(law, {"noise_std": 1.0}, fake_albumentations()) is None
+
+
+def test_other_libraries_run_once_per_record_on_the_data_they_take(monkeypatch):
+    """``others.batch_calls``: albumentations' counterpart called once per record of the
+    batch (each record as itself), only on float32 0..1 and uint8 0..255 batches; and
+    ``run.others_markdown`` renders a row per case and library from the summaries."""
+    seen: list[np.ndarray] = []
+    album = fake_albumentations()
+    monkeypatch.setattr(
+        album,
+        "CoarseDropout",
+        lambda **kwargs: lambda image: seen.append(image) or {"image": image},
+    )
+    monkeypatch.setitem(sys.modules, "albumentations", album)
+    host = np.arange(4 * 5 * 6 * 3, dtype=np.float32).reshape(4, 5, 6, 3) / 360.0
+    calls, notes = others.batch_calls("coarse", "float32", 1, host)
+    assert set(calls) == set(notes) == {"albumentations"}
+    calls["albumentations"]()
+    assert len(seen) == 4 and all(np.array_equal(a, b) for a, b in zip(seen, host, strict=True))
+    for dtype, scale in (("float32", 255), ("bfloat16", 1)):
+        assert others.batch_calls("coarse", dtype, scale, host) == ({}, {})
+    result = {
+        "case": {"mode": "coarse", "dtype": "float32", "shape": (4, 5, 6, 3)},
+        "others": notes,
+        "summary": {"albumentations": {"min_ms": 3.0}, "jitted": {"min_ms": 1.5}},
+        "ratios": {"albumentations_over_jit_min": 2.0},
+    }
+    table = "\n".join(run.others_markdown([result]))
+    assert "| coarse | float32 | 4x5x6x3 | albumentations | 3.00 | 1.50 | 2.00 |" in table
+    assert run.others_markdown([{**result, "others": {}}]) == []

@@ -54,7 +54,7 @@ import numpy as np
 
 import datarax_ops as ops
 from datarax_ops import compile_cache, reference
-from datarax_ops.bench import cache, records, training
+from datarax_ops.bench import cache, others, records, training
 from datarax_ops.bench.kit import (
     DEFAULT_LABELS,
     MIN_ROUNDS,
@@ -344,7 +344,14 @@ def measure_case(
     eager_start = time.perf_counter()
     eager()
     eager_first_s = time.perf_counter() - eager_start
-    times = time_interleaved({"jitted": jitted, "copy": copy, "eager": eager}, rounds, budget_s)
+    calls = {"jitted": jitted, "copy": copy, "eager": eager}
+    other_calls: dict[str, Callable[[], Any]] = {}
+    other_notes: dict[str, str] = {}
+    if impl.name == "datarax_ops":
+        other_calls, other_notes = others.batch_calls(case.mode, case.dtype, case.scale, host)
+        for call in other_calls.values():
+            call()  # warm-up
+    times = time_interleaved({**calls, **other_calls}, rounds, budget_s)
 
     result: dict[str, Any] = {
         "case": dataclasses.asdict(case),
@@ -365,6 +372,7 @@ def measure_case(
         "memory": memory_mb(compiled.memory_analysis(), int(images.nbytes)),
         "rounds_done": len(times["jitted"]),
         "seconds": times,
+        "others": other_notes,
     }
     if impl.name == "datarax_ops" and ref_rounds > 0:
         times["reference"] = time_reference(case, host, ref_rounds)
@@ -403,6 +411,8 @@ def add_summaries(result: dict[str, Any]) -> dict[str, Any]:
     }
     if "reference" in stats:
         result["ratios"]["reference_over_jit_min"] = stats["reference"]["min_ms"] / jit["min_ms"]
+    for library in result.get("others", {}):
+        result["ratios"][f"{library}_over_jit_min"] = stats[library]["min_ms"] / jit["min_ms"]
     result["gb_per_s"] = {
         "jitted": moved / (jit["min_ms"] * 1e-3) / 1e9,
         "copy": copy_moved / (copy["min_ms"] * 1e-3) / 1e9,
@@ -469,7 +479,11 @@ def machine_info(impl: Impl) -> dict[str, Any]:
     return {
         "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         **info,
-        "versions": {**info["versions"], **impl_versions},
+        "versions": {
+            **info["versions"],
+            **impl_versions,
+            **{k: v for k, v in others.versions().items() if v != "not installed"},
+        },
         "env": {k: os.environ[k] for k in ("JAX_PLATFORMS", "XLA_FLAGS") if k in os.environ},
     }
 
@@ -531,6 +545,39 @@ CASE_HEADER = [
 ]
 
 
+def others_markdown(cases: Sequence[dict[str, Any]]) -> list[str]:
+    """The other libraries' per-batch table (a row per case and library), and how each
+    transform differs; nothing when none was timed."""
+    rows, described = [], {}
+    for result in cases:
+        for library, note in result.get("others", {}).items():
+            s, case = result["summary"], result["case"]
+            rows.append(
+                [
+                    case["mode"],
+                    case["dtype"],
+                    "x".join(map(str, case["shape"])),
+                    library,
+                    fmt(s[library]["min_ms"]),
+                    fmt(s["jitted"]["min_ms"]),
+                    fmt(result["ratios"][f"{library}_over_jit_min"]),
+                ]
+            )
+            described[f"{case['mode']}, {library}"] = note
+    if not rows:
+        return []
+    header = ["mode", "dtype", "batch shape", "library", "its min ms", "jit min ms", "its/jit"]
+    return [
+        "Other libraries on the same batches (a loop over the records, one draw each; "
+        "same interleaved rounds as jit):",
+        "",
+        markdown_table(header, rows),
+        "",
+        *[f"- {name}: {note}" for name, note in described.items()],
+        "",
+    ]
+
+
 def constant_cost_modes() -> str:
     """The registry's modes whose cost does not depend on the values, as prose
     (``"a, b and c"``)."""
@@ -567,6 +614,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     if report["cases"]:
         lines += [markdown_table(CASE_HEADER, [case_row(r) for r in report["cases"]]), ""]
+    lines += others_markdown(report["cases"])
     if "records" in report:
         lines += records.render_records(report["records"])
     if "training" in report:
