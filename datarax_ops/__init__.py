@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "NoiseOperatorConfig": "datarax_ops.config",
     "OperatorConfig": "datarax_ops.config",
     "ChannelKernel": "datarax_ops.modes.channel",
+    "CoarseKernel": "datarax_ops.modes.coarse",
     "DropoutOperator": "datarax_ops.operator",
     "PixelKernel": "datarax_ops.modes.pixel",
     "MODES": "datarax_ops.modes",
@@ -45,6 +46,7 @@ __all__ = [
     "MODES",
     "Batch",
     "ChannelKernel",
+    "CoarseKernel",
     "DataraxModuleConfig",
     "DropoutOperator",
     "DropoutOperatorConfig",
@@ -92,6 +94,7 @@ if TYPE_CHECKING:
     from datarax_ops.kernel import Kernel
     from datarax_ops.modes import MODES, Mode
     from datarax_ops.modes.channel import ChannelKernel
+    from datarax_ops.modes.coarse import CoarseKernel
     from datarax_ops.modes.gaussian import GaussianKernel
     from datarax_ops.modes.pixel import PixelKernel
     from datarax_ops.modes.poisson import PoissonKernel
