@@ -11,7 +11,8 @@ Layers, each importing only those at or below it (docs/design.md):
 4. the operator's helpers: ``batch``, ``fields``, ``records``, ``params``, ``bookkeeping``,
    ``state``;
 5. ``operator``;
-6. adapters: ``grain_transform``, ``checkpoint``;
+6. adapters: ``grain_transform``, ``checkpoint``, and ``targets`` (the operators
+   ``datarax-ops verify --target`` checks: ours, datarax's, ...);
 7. ``conformance``, ``bench``, the CLI.
 
 Read from the source with ``ast``: a module that is not placed in a layer fails the test,
@@ -50,6 +51,7 @@ LAYERS: dict[str, int] = {
     "operator": 5,
     "grain_transform": 6,
     "checkpoint": 6,
+    "targets": 6,
     "environment": 7,
     "conformance": 7,
     "bench": 7,
