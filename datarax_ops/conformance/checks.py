@@ -381,26 +381,45 @@ class Check:
     what: str
 
 
-def _check(run: Callable[[Recorder, Probe], None], aspect: str, *needs: Capability) -> Check:
-    """A :class:`Check` of ``run`` (its docstring's first line is its n/a row's text)."""
-    what = (run.__doc__ or run.__name__).strip().splitlines()[0]
+def _check(
+    run: Callable[[Recorder, Probe], None], aspect: str, what: str, *needs: Capability
+) -> Check:
+    """A :class:`Check` of ``run``; every check needs the batch call (the probe's)."""
     return Check(run, frozenset({BATCH_CALL, *needs}), aspect, what)
 
 
 CHECKS: tuple[Check, ...] = (
-    _check(check_output_law, "law vs scipy"),
-    _check(check_params, "params", PARAMS),
-    _check(check_clip, "clip range", CLIP),
-    _check(check_independence, "independence"),
-    _check(check_split, "batch split", RECORD_IDENTITY),
-    _check(check_apply, "batch split", RECORD_CALL, RECORD_IDENTITY),
-    _check(check_determinism, "determinism"),
-    _check(check_fixed_pattern, "determinism", FIXED_PATTERN),
-    _check(check_float32, "dtypes"),
-    _check(check_uint8, "dtypes", UINT8_INPUT),
+    _check(
+        check_output_law, "law vs scipy", "op(batch)'s output vs the mode's law and the reference's"
+    ),
+    _check(
+        check_params,
+        "params",
+        "generate_random_params vs the mode's law and reference.draw",
+        PARAMS,
+    ),
+    _check(check_clip, "clip range", "outputs inside the config's clip_range", CLIP),
+    _check(check_independence, "independence", "records and calls independent"),
+    _check(check_split, "batch split", "1 batch = 2 batches (metadata index)", RECORD_IDENTITY),
+    _check(
+        check_apply,
+        "batch split",
+        "apply() on single records = their op(batch) output",
+        RECORD_CALL,
+        RECORD_IDENTITY,
+    ),
+    _check(check_determinism, "determinism", "same seed, same output; another seed, another"),
+    _check(
+        check_fixed_pattern,
+        "determinism",
+        "stochastic=False: one pattern for every record and call",
+        FIXED_PATTERN,
+    ),
+    _check(check_float32, "dtypes", "float32 in, float32 out"),
+    _check(check_uint8, "dtypes", "uint8 in, uint8 out", UINT8_INPUT),
 )
-"""Every check ``verify`` runs on each mode, in the order of the verdict table; each
-needs the batch call (the probe's two calls are ``op(batch)``)."""
+"""Every check ``verify`` runs on each mode, in the order of the verdict table, with the
+row it shows when n/a."""
 
 
 # --------------------------------------------------------------------------- #
