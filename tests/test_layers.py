@@ -11,9 +11,10 @@ Layers, each importing only those at or below it (docs/design.md):
 4. the operator's helpers: ``batch``, ``fields``, ``records``, ``params``, ``bookkeeping``,
    ``state``;
 5. ``operator``;
-6. adapters: ``grain_transform``, ``checkpoint``, and ``targets`` (the operators
-   ``datarax-ops verify --target`` checks: ours, datarax's, ...);
-7. ``conformance``, ``bench``, the CLI.
+6. adapters: ``grain_transform``, ``checkpoint``;
+7. ``conformance``, ``targets`` (the operators ``datarax-ops verify --target`` checks:
+   ours, datarax's, albumentations'; at conformance's level, as an adapter may ask a
+   mode's law for its counterpart), ``bench``, the CLI.
 
 Read from the source with ``ast``: a module that is not placed in a layer fails the test,
 so a new module gets a place on purpose.
@@ -51,9 +52,9 @@ LAYERS: dict[str, int] = {
     "operator": 5,
     "grain_transform": 6,
     "checkpoint": 6,
-    "targets": 6,
     "environment": 7,
     "conformance": 7,
+    "targets": 7,
     "bench": 7,
     "accelerator_run": 7,
     "cli": 7,

@@ -293,3 +293,17 @@ def test_datarax_target_runs_and_shows_what_it_holds(tmp_path, capsys):
     stdout = capsys.readouterr().out
     assert status in (0, 1) and out.exists(), stdout
     assert "datarax has no such operator" in stdout  # speckle: n/a with datarax's words
+
+
+@pytest.mark.slow
+def test_albumentations_pixel_dropout_holds_what_applies():
+    """PixelDropout has pixel dropout's law; the modes whose counterpart differs are n/a."""
+    pytest.importorskip("albumentations")
+    target = targets.load_target("albumentations")
+    run = run_mode(target, "pixel")
+    assert run.passed and run.verdict == "pass", [v for v in run.verdicts if v.failed]
+    assert {v.what for v in run.verdicts if not v.applicable} == {
+        c.what for c in checks.CHECKS if c.needs - target.capabilities
+    }
+    gaussian = target.operators("gaussian")
+    assert isinstance(gaussian, NotApplicable) and "clips" in gaussian.reason
