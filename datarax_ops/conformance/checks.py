@@ -454,6 +454,7 @@ def verify_mode(
     started = time.perf_counter()
     probe = make_probe(law_for(mode), images, samples, seed, factory)
     run = ModeRun(mode, probe.config)
+    run.operator = run.operator if target is None else target.name
     rec = Recorder(run, alpha)
     for check in CHECKS:
         reason = None if target is None else target.missing(check.needs)

@@ -32,6 +32,7 @@ from matplotlib.ticker import MaxNLocator
 
 from datarax_ops.conformance.results import (
     NOT_APPLICABLE,
+    OPERATOR_LABEL,
     CategoricalSample,
     ContinuousSample,
     ModeRun,
@@ -93,7 +94,7 @@ def figure_png(fig: Any, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
-def continuous_figure(sample: ContinuousSample) -> Any:
+def continuous_figure(sample: ContinuousSample, label: str = OPERATOR_LABEL) -> Any:
     """Histogram (densities) and QQ plot of the operator's and the reference's values
     against the exact law."""
     fig, (hist_ax, qq_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -107,7 +108,7 @@ def continuous_figure(sample: ContinuousSample) -> Any:
         histtype="step",
         lw=2,
         color=OP_COLOR,
-        label="datarax_ops",
+        label=label,
     )
     hist_ax.hist(
         sample.ref_values,
@@ -131,7 +132,7 @@ def continuous_figure(sample: ContinuousSample) -> Any:
         "o",
         ms=3,
         color=OP_COLOR,
-        label="datarax_ops",
+        label=label,
     )
     qq_ax.plot(
         exact_q,
@@ -152,13 +153,15 @@ def continuous_figure(sample: ContinuousSample) -> Any:
     return fig
 
 
-def category_rates(sample: CategoricalSample) -> list[tuple[str, RateEstimate, RateEstimate]]:
+def category_rates(
+    sample: CategoricalSample, label: str = OPERATOR_LABEL
+) -> list[tuple[str, RateEstimate, RateEstimate]]:
     """Per category: (name, the operator's rate, the reference's rate), each with its target."""
     op_total, ref_total = int(sample.op_counts.sum()), int(sample.ref_counts.sum())
     return [
         (
             label,
-            RateEstimate("datarax_ops", int(sample.op_counts[i]), op_total, float(p)),
+            RateEstimate(label, int(sample.op_counts[i]), op_total, float(p)),
             RateEstimate("NumPy reference", int(sample.ref_counts[i]), ref_total, float(p)),
         )
         for i, (label, p) in enumerate(zip(sample.labels, sample.exact_probs, strict=True))
@@ -187,10 +190,10 @@ def _interval_point(ax: Any, rate: RateEstimate, y: float, color: str, label: st
     )
 
 
-def categorical_figure(sample: CategoricalSample) -> Any:
+def categorical_figure(sample: CategoricalSample, label: str = OPERATOR_LABEL) -> Any:
     """One panel per category: the operator's and the reference's fraction with 99%
     intervals, and the exact probability."""
-    rows = category_rates(sample)
+    rows = category_rates(sample, label)
     fig, axes = plt.subplots(
         1, len(rows), figsize=(3.8 * len(rows), 3.0), squeeze=False, layout="constrained"
     )
@@ -199,7 +202,7 @@ def categorical_figure(sample: CategoricalSample) -> Any:
             _interval_point(ax, rate, y, color, rate.label)
         ax.axvline(op_rate.target, color=EXACT_COLOR, ls="--", lw=1, label="exact probability")
         ax.set(yticks=[0, 1], ylim=(-0.7, 1.7))
-        ax.set_yticklabels(["reference", "datarax_ops"])
+        ax.set_yticklabels(["reference", label])
         _interval_axis(ax, label)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=3)
@@ -229,13 +232,13 @@ def mode_figures(run: ModeRun) -> list[tuple[str, bytes]]:
     for sample in run.samples:
         if isinstance(sample, ContinuousSample):
             caption = (
-                f"{sample.title}: datarax_ops (op(batch)) and the NumPy reference against "
+                f"{sample.title}: {run.operator} (op(batch)) and the NumPy reference against "
                 f"the {sample.exact_label}."
             )
-            figures.append((caption, figure_png(continuous_figure(sample))))
+            figures.append((caption, figure_png(continuous_figure(sample, run.operator))))
         else:
             caption = f"{sample.title}: observed fractions against the exact probabilities."
-            figures.append((caption, figure_png(categorical_figure(sample))))
+            figures.append((caption, figure_png(categorical_figure(sample, run.operator))))
     if run.rates:
         title = f"{run.mode}: rates against their targets"
         figures.append((title, figure_png(rates_figure(run.rates, title))))
@@ -503,7 +506,7 @@ def mode_section(run: ModeRun, anchors: RunAnchors) -> str:
     rates = list(run.rates)
     for sample in run.samples:
         if isinstance(sample, CategoricalSample):
-            rates += [r for _, r, _ in category_rates(sample)]
+            rates += [r for _, r, _ in category_rates(sample, run.operator)]
     if rates:
         parts.append(f"<h3>Rates ({CONFIDENCE:.0%} Clopper-Pearson intervals)</h3>")
         parts.append(_rates_table(rates))

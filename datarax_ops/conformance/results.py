@@ -19,6 +19,7 @@ from datarax_ops.conformance import stats as kit
 
 PLOT_VALUES = 20_000  # values kept per sample for the report's plots
 NOT_APPLICABLE = "n/a"  # the verdict of a check the target lacks a capability for
+OPERATOR_LABEL = "datarax_ops"  # whose operator the plots show, unless a run names another
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class ModeRun:
     samples: list[ContinuousSample | CategoricalSample] = field(default_factory=list)
     rates: list[RateEstimate] = field(default_factory=list)
     seconds: float = 0.0
+    operator: str = OPERATOR_LABEL  # the target whose operator made the samples
 
     @property
     def passed(self) -> bool:
