@@ -5,7 +5,8 @@ tests      the fast default suite (< 10 minutes on 2 cores) with datarax 0.1.4; 
 slow       the tests that start processes or run whole commands and pipelines (marked
            slow): two JAX processes, 8 host devices, grain workers, datarax 0.1.4's
            Pipeline, verify, report, demo, the examples, the offline accelerator command,
-           the suite collected with the optional packages unimportable
+           the suite collected with the optional packages unimportable, and
+           `verify --target` on datarax 0.1.4 and albumentations 2.0.8
 datarax_latest  the datarax pipeline tests, examples and docs page against datarax 0.1.17
            (Python 3.12)
 device_packages  scripts/accelerator_run.py as the GPU machine runs it, on the CPU: a
@@ -190,10 +191,12 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def slow(session: nox.Session) -> None:
     """The tests marked slow: two JAX processes with gloo, 8 host devices, grain with
-    worker processes, datarax 0.1.4's ``Pipeline``, ``datarax-ops verify`` runs, the report
-    and the demo, the examples, the offline accelerator command on the CPU."""
+    worker processes, datarax 0.1.4's ``Pipeline``, ``datarax-ops verify`` runs (also
+    ``--target datarax`` and ``--target albumentations``), the report and the demo, the
+    examples, the offline accelerator command on the CPU."""
     _install(session, "test", "verify")
     _install_seed_datarax(session)
+    session.install(f"albumentations=={ALBUMENTATIONS_VERSION}")  # verify --target
     session.install("nox")  # tests/test_ci.py runs nox with .ci/run's options
     session.run(
         "pytest", *PARALLEL, "-m", "slow and not gpu", *session.posargs, env=SEED_DATARAX_ENV
