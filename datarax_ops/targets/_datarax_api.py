@@ -31,6 +31,7 @@ from datarax_ops.targets._base import (
     UINT8_INPUT,
     NotApplicable,
     OperatorFactory,
+    Target,
 )
 
 CAPABILITIES = frozenset({BATCH_CALL, RECORD_IDENTITY, FIXED_PATTERN, CLIP, UINT8_INPUT})
@@ -49,6 +50,11 @@ LACKS = {
 Classes = Mapping[str, Any]
 """``{"NoiseOperatorConfig": cls, "NoiseOperator": cls, "DropoutOperatorConfig": ...,
 "DropoutOperator": ..., "Batch": cls, "Metadata": cls}`` of the library."""
+
+
+def named(*classes: type) -> dict[str, Any]:
+    """``{class name: class}``: a library's classes under the names the path asks for."""
+    return {cls.__name__: cls for cls in classes}
 
 
 def foreign_config(classes: Classes, config: Any) -> Any:
@@ -124,3 +130,23 @@ def operators_of(
         return factory
 
     return operators
+
+
+def api_target(
+    name: str,
+    about: str,
+    classes: Callable[[], Classes],
+    version: Callable[[], str],
+    requires: tuple[str, ...] = (),
+) -> Target:
+    """The ``Target`` of a library with datarax's operator API, ``classes`` its classes
+    under datarax's names: :data:`CAPABILITIES`, and n/a for the rest (:data:`LACKS`)."""
+    return Target(
+        name=name,
+        about=about,
+        capabilities=CAPABILITIES,
+        operators=operators_of(classes, name),
+        version=version,
+        lacks=LACKS,
+        requires=requires,
+    )

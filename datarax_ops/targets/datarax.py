@@ -8,7 +8,6 @@ import importlib.metadata
 from typing import Any
 
 from datarax_ops.targets import _datarax_api
-from datarax_ops.targets._base import Target
 
 
 def classes() -> dict[str, Any]:
@@ -23,22 +22,15 @@ def classes() -> dict[str, Any]:
         NoiseOperatorConfig,
     )
 
-    return {
-        "NoiseOperator": NoiseOperator,
-        "NoiseOperatorConfig": NoiseOperatorConfig,
-        "DropoutOperator": DropoutOperator,
-        "DropoutOperatorConfig": DropoutOperatorConfig,
-        "Batch": Batch,
-        "Metadata": Metadata,
-    }
+    return _datarax_api.named(
+        NoiseOperator, NoiseOperatorConfig, DropoutOperator, DropoutOperatorConfig, Batch, Metadata
+    )
 
 
-TARGET = Target(
+TARGET = _datarax_api.api_target(
     name="datarax",
     about="datarax's NoiseOperator and DropoutOperator, through datarax's public API",
-    capabilities=_datarax_api.CAPABILITIES,
-    operators=_datarax_api.operators_of(classes, "datarax"),
+    classes=classes,
     version=lambda: importlib.metadata.version("datarax"),
-    lacks=_datarax_api.LACKS,
     requires=("datarax",),
 )

@@ -12,27 +12,19 @@ from datarax_ops.batch import Batch, Metadata
 from datarax_ops.config import DropoutOperatorConfig, NoiseOperatorConfig
 from datarax_ops.operator import DropoutOperator, NoiseOperator
 from datarax_ops.targets import _datarax_api
-from datarax_ops.targets._base import Target
 from datarax_ops.targets.datarax_ops import DISTRIBUTION
 
 
 def classes() -> dict[str, Any]:
     """Our classes under datarax's names."""
-    return {
-        "NoiseOperator": NoiseOperator,
-        "NoiseOperatorConfig": NoiseOperatorConfig,
-        "DropoutOperator": DropoutOperator,
-        "DropoutOperatorConfig": DropoutOperatorConfig,
-        "Batch": Batch,
-        "Metadata": Metadata,
-    }
+    return _datarax_api.named(
+        NoiseOperator, NoiseOperatorConfig, DropoutOperator, DropoutOperatorConfig, Batch, Metadata
+    )
 
 
-TARGET = Target(
+TARGET = _datarax_api.api_target(
     name="datarax_ops_external",
     about="datarax_ops' operators through datarax's public API (the adapter path)",
-    capabilities=_datarax_api.CAPABILITIES,
-    operators=_datarax_api.operators_of(classes, "datarax_ops"),
+    classes=classes,
     version=lambda: importlib.metadata.version(DISTRIBUTION),
-    lacks=_datarax_api.LACKS,
 )
