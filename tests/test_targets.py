@@ -28,6 +28,7 @@ import datarax_ops as dx
 from datarax_ops import cli, reference, targets
 from datarax_ops.conformance import checks, images, report, training
 from datarax_ops.conformance.results import first_difference
+from datarax_ops.environment import environment
 from datarax_ops.targets import _datarax_api
 from datarax_ops.targets._base import (
     ALL_CAPABILITIES,
@@ -123,11 +124,11 @@ def test_a_wrong_std_fails_its_statistical_checks():
 
 
 def test_a_changed_dtype_fails_with_evidence():
-    run = run_mode(reference_target(dtype=np.float64))
+    run = run_mode(reference_target(dtype=np.float16))
     failed = [v for v in run.verdicts if v.failed]
     assert [v.what for v in failed] == ["float32 in, float32 out", "uint8 in, uint8 out"]
-    assert "output (" in failed[0].detail and "float64" in failed[0].detail
-    assert "uint8" in failed[1].detail and "float64" in failed[1].detail
+    assert "output (" in failed[0].detail and "float16" in failed[0].detail
+    assert "uint8" in failed[1].detail and "float16" in failed[1].detail
     row = report.verdict_row(failed[1])
     assert row[-1] == "FAIL" and failed[1].detail in row[2]  # the evidence is in the table
 
@@ -147,7 +148,7 @@ def test_the_report_shows_na_apart_from_pass_and_fail():
         seed=SEED,
         samples=SAMPLES,
         source="test",
-        environment={},
+        environment=environment(),
         target="numpy_reference test",
     )
     applicable = sum(v.applicable for v in run.verdicts)
