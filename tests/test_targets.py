@@ -35,6 +35,7 @@ from datarax_ops.targets._base import (
     BATCH_CALL,
     CLIP,
     FIXED_PATTERN,
+    OUR_STREAM,
     PARAMS,
     RECORD_CALL,
     RECORD_IDENTITY,
@@ -104,6 +105,7 @@ def test_a_correct_target_passes_what_applies_and_shows_na_for_what_it_lacks():
     assert {c.run.__name__ for c in checks.CHECKS if c.what in lacking} == {
         "check_params",
         "check_split",
+        "check_split_indexed",
         "check_apply",
         "check_fixed_pattern",
     }
@@ -257,7 +259,8 @@ def test_our_operators_pass_through_the_adapter_path(mode):
     run = run_mode(external_target(), mode)
     assert run.passed, [v for v in run.verdicts if v.failed]
     na = {v.what for v in run.verdicts if not v.applicable}
-    assert na == {c.what for c in checks.CHECKS if c.needs & {PARAMS, RECORD_CALL}}
+    assert na == {c.what for c in checks.CHECKS if c.needs & {PARAMS, RECORD_CALL, OUR_STREAM}}
+    assert "1 batch = 2 batches, metadata indices in both" not in na  # it ran, and passed
 
 
 @pytest.mark.slow

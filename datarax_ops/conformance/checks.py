@@ -25,7 +25,9 @@ channel sharing    channel mode: each (record, channel) all kept or all dropped
 independence       standardized noise of record ``2i`` vs ``2i+1``, and of call 1
                    vs call 2 (correlation tests); call 2 differs (exact)
 batch split        the same records (metadata indices) in one batch or in two
-                   give identical output; ``apply`` on one record equals it (exact)
+                   give identical output, and so does one batch without metadata
+                   (records numbered by the operator's counter); ``apply`` on one
+                   record equals it (exact)
 determinism        same seed same output, another seed another output;
                    ``stochastic=False``: the same pattern every record and call
 dtypes             float32 and uint8 in, the same dtype and shape out
@@ -76,6 +78,7 @@ from datarax_ops.targets._base import (
     BATCH_CALL,
     CLIP,
     FIXED_PATTERN,
+    OUR_STREAM,
     PARAMS,
     RECORD_CALL,
     RECORD_IDENTITY,
@@ -267,22 +270,44 @@ def check_independence(rec: Recorder, probe: Probe) -> None:
     rec.stat(kit.assert_uncorrelated, a.ravel(), b.ravel(), what="noise of call 1 vs call 2")
 
 
-def check_split(rec: Recorder, probe: Probe) -> None:
-    """The probe's records again through a fresh operator with the same seed, in two
-    batches whose metadata give the same indices: identical output (exact)."""
-    rec.aspect = "batch split"
-    images, first = probe.images, probe.first
-    records = images.shape[0]
-    meta = [{"index": i} for i in range(records)]
-    half = records // 2
+def split_output(probe: Probe) -> tuple[np.ndarray, list[dict[str, int]]]:
+    """The probe's records through a fresh operator with the probe's seed, in two batches
+    whose metadata give indices ``0 .. N-1``; and that metadata."""
+    images = probe.images
+    meta = [{"index": i} for i in range(images.shape[0])]
+    half = images.shape[0] // 2
     split_op = build(probe.factory, probe.config, probe.seed_of("op"))
-    parts = np.concatenate(
-        [run_op(split_op, images[:half], meta[:half]), run_op(split_op, images[half:], meta[half:])]
-    )
+    parts = [run_op(split_op, images[:half], meta[:half])]
+    parts.append(run_op(split_op, images[half:], meta[half:]))
+    return np.concatenate(parts), meta
+
+
+def check_split(rec: Recorder, probe: Probe) -> None:
+    """The probe's first call (records numbered by the operator's counter, our stream's
+    convention) equals the same records in two batches with metadata indices (exact)."""
+    rec.aspect = "batch split"
+    first, records = probe.first, probe.images.shape[0]
+    half = records // 2
+    parts, _ = split_output(probe)
     rec.exact(
         np.array_equal(first, parts),
         f"1x{records} batch (counter) = 2x{half} batches (metadata index)",
         first_difference(first, parts),
+    )
+
+
+def check_split_indexed(rec: Recorder, probe: Probe) -> None:
+    """The records in one batch and in two, with the same metadata indices in both:
+    identical output (exact); what record identity alone promises."""
+    rec.aspect = "batch split"
+    records = probe.images.shape[0]
+    half = records // 2
+    parts, meta = split_output(probe)
+    whole = run_op(build(probe.factory, probe.config, probe.seed_of("op")), probe.images, meta)
+    rec.exact(
+        np.array_equal(whole, parts),
+        f"1x{records} batch = 2x{half} batches, metadata indices in both",
+        first_difference(whole, parts),
     )
 
 
@@ -401,7 +426,19 @@ CHECKS: tuple[Check, ...] = (
     ),
     _check(check_clip, "clip range", "outputs inside the config's clip_range", CLIP),
     _check(check_independence, "independence", "records and calls independent"),
-    _check(check_split, "batch split", "1 batch = 2 batches (metadata index)", RECORD_IDENTITY),
+    _check(
+        check_split,
+        "batch split",
+        "1 batch (counter) = 2 batches (metadata index)",
+        RECORD_IDENTITY,
+        OUR_STREAM,
+    ),
+    _check(
+        check_split_indexed,
+        "batch split",
+        "1 batch = 2 batches, metadata indices in both",
+        RECORD_IDENTITY,
+    ),
     _check(
         check_apply,
         "batch split",

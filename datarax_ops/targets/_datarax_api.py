@@ -38,12 +38,10 @@ CAPABILITIES = frozenset({BATCH_CALL, RECORD_IDENTITY, FIXED_PATTERN, CLIP, UINT
 """What datarax's operator API offers the checks."""
 
 LACKS = {
-    RECORD_CALL: "its apply() takes random_params from the caller; it draws nothing from "
-    "the record's metadata",
-    PARAMS: "its generate_random_params takes per-record keys and returns its own params "
-    "keys, not reference.draw's",
-    OUR_STREAM: "its keys are its own: reference.operator_output does not apply",
-    TRAINING_SETTINGS: "its configs have no strength ranges, per_channel or apply_prob",
+    RECORD_CALL: "apply() takes its random_params from the caller",
+    PARAMS: "generate_random_params takes per-record keys and returns its own keys",
+    OUR_STREAM: "its keys and its numbering of unindexed records are its own",
+    TRAINING_SETTINGS: "no strength ranges, per_channel or apply_prob",
 }
 """Why datarax's API lacks the other capabilities (the n/a rows' reasons)."""
 
