@@ -88,13 +88,14 @@ class ForeignOperator:
     def foreign_metadata(self, metadata: list[Any]) -> list[Any] | None:
         """Our records' identities as the library's ``Metadata``; None when some record
         has none (the library then numbers records by their batch position)."""
-        identities = [record_identity(m) for m in metadata]
-        if not identities or any(i is None for i in identities):
+        found = [record_identity(m) for m in metadata]
+        identities = [i for i in found if i is not None]
+        if not found or len(identities) < len(found):
             return None
         make = self.classes["Metadata"]
         return [
             make(index=int(index), epoch=int(epoch or 0), shard_id=shard)
-            for epoch, shard, index in identities  # type: ignore[misc]
+            for epoch, shard, index in identities
         ]
 
     def __call__(self, batch: Any) -> Any:
