@@ -531,7 +531,9 @@ def summary_text(verdicts: Sequence[Verdict]) -> str:
         else f"{len(failed)} of {counted} failed: "
         + "; ".join(f"{v.mode} / {v.aspect} / {v.what}" for v in failed)
     )
-    return text + (f" {na} checks n/a." if na else "")
+    if not na:
+        return text
+    return text + (f"; {na} checks n/a." if failed else f" {na} checks n/a.")
 
 
 def render(
