@@ -5,9 +5,10 @@ tests      the fast default suite (< 10 minutes on 2 cores) with datarax 0.1.4; 
 slow       the tests that start processes or run whole commands and pipelines (marked
            slow): two JAX processes, 8 host devices, grain workers, datarax 0.1.4's
            Pipeline, verify, report, demo, the examples, the offline accelerator command,
-           the suite collected with the optional packages unimportable
-datarax_latest  the datarax pipeline tests, examples and docs page against datarax 0.1.17
-           (Python 3.12)
+           the suite collected with the optional packages unimportable, and
+           `verify --target` on datarax 0.1.4 and albumentations 2.0.8
+datarax_latest  the datarax pipeline tests, examples, docs page and verify --target datarax
+           against datarax 0.1.17 (Python 3.12)
 device_packages  scripts/accelerator_run.py as the GPU machine runs it, on the CPU: a
            Python 3.12 venv of exactly that machine's packages (jax/jaxlib 0.11.2, flax,
            scipy, hypothesis, pytest, matplotlib, rich, Pillow, orbax-checkpoint,
@@ -190,10 +191,12 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def slow(session: nox.Session) -> None:
     """The tests marked slow: two JAX processes with gloo, 8 host devices, grain with
-    worker processes, datarax 0.1.4's ``Pipeline``, ``datarax-ops verify`` runs, the report
-    and the demo, the examples, the offline accelerator command on the CPU."""
+    worker processes, datarax 0.1.4's ``Pipeline``, ``datarax-ops verify`` runs (also
+    ``--target datarax`` and ``--target albumentations``), the report and the demo, the
+    examples, the offline accelerator command on the CPU."""
     _install(session, "test", "verify")
     _install_seed_datarax(session)
+    session.install(f"albumentations=={ALBUMENTATIONS_VERSION}")  # verify --target
     session.install("nox")  # tests/test_ci.py runs nox with .ci/run's options
     session.run(
         "pytest", *PARALLEL, "-m", "slow and not gpu", *session.posargs, env=SEED_DATARAX_ENV
@@ -204,14 +207,17 @@ DATARAX_TESTS = [
     "tests/test_datarax_pipeline.py",
     "tests/test_examples.py",
     "tests/test_docs.py::test_page_code_runs[datarax.md]",  # the docs' datarax Pipeline
+    # verify --target datarax: what datarax's own operators hold, as measured per version
+    "tests/test_targets.py::test_datarax_target_holds_what_it_holds",
+    "tests/test_targets.py::test_verify_target_datarax_writes_its_report",
 ]
 
 
 @nox.session(python="3.12")
 def datarax_latest(session: nox.Session) -> None:
-    """The datarax pipeline tests, the examples and the docs' datarax page against datarax
-    0.1.17 (needs Python >= 3.12)."""
-    _install(session, "test")
+    """The datarax pipeline tests, the examples, the docs' datarax page and ``verify
+    --target datarax`` against datarax 0.1.17 (needs Python >= 3.12)."""
+    _install(session, "test", "verify")
     session.install(f"datarax=={DATARAX_VERSION}")
     session.run("python", "-c", "import datarax; print('datarax', datarax.__version__)")
     env = {**TEST_ENV, EXPECT_DATARAX_ENV: DATARAX_VERSION}

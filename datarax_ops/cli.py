@@ -7,6 +7,9 @@ Subcommands:
   settings (strength range, shared channels, apply probability), on the
   backend JAX finds, prints the verdict table and the
   false-alarm budget, writes an HTML report, and exits 1 when a check fails.
+  ``--target NAME`` checks another library's operators (``datarax_ops.targets``):
+  the checks it lacks a capability for, and the modes it has no operator for,
+  show n/a with the reason.
 * ``demo``: every mode at several strengths on a picture (``conformance.gallery``).
 * ``bench``: the speed table (``datarax_ops.bench``).
 
@@ -85,6 +88,7 @@ def report_path(out: str) -> str:
 
 
 def verify_parser() -> argparse.ArgumentParser:
+    from datarax_ops import targets
     from datarax_ops.conformance.checks import DEFAULT_SAMPLES
 
     parser = OneLineParser(
@@ -98,6 +102,13 @@ def verify_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="MODE",
         help=f"a mode to check (repeat, or comma-separate); default: all of {list(mode_names())}",
+    )
+    parser.add_argument(
+        "--target",
+        default=targets.DEFAULT,
+        metavar="NAME",
+        help=f"whose operators to check, one of {list(targets.target_names())} "
+        f"(default {targets.DEFAULT}: this package's)",
     )
     parser.add_argument(
         "--samples",
@@ -157,26 +168,48 @@ def load_pictures(images_dir: str | None) -> tuple[list[Any], str]:
 @dataclass(frozen=True)
 class VerifyInputs:
     """``verify``'s checked inputs: the modes, the pictures (float32 ``(H, W, 3)`` in
-    [0, 1]) and their description, and the report's absolute path (writable)."""
+    [0, 1]) and their description, the report's absolute path (writable), and the
+    target (``datarax_ops.targets.Target``, its packages installed)."""
 
     modes: list[str]
     pictures: list[Any]
     source: str
     report: str
+    target: Any
+
+
+def load_target(name: str) -> Any:
+    """The ``--target`` named ``name``.
+
+    Raises:
+      InputError: an unknown target (the message lists them), or one whose packages
+        are not installed (the message names them).
+    """
+    from datarax_ops import targets
+
+    try:
+        target = targets.load_target(name)
+    except LookupError as error:
+        raise InputError(f"--target: {error.args[0]}") from None
+    missing = targets.missing_packages(target)
+    if missing:
+        raise InputError(f"--target {name} needs {', '.join(missing)} installed (pip install)")
+    return target
 
 
 def verify_inputs(args: argparse.Namespace) -> VerifyInputs:
     """Checks every input of ``verify`` before any work; the pictures are read here.
 
     Raises:
-      InputError: a bad ``--mode``, ``--samples`` below ``MIN_SAMPLES``, an ``--out``
-        that cannot be written, or ``--images`` that cannot be read.
+      InputError: a bad ``--mode`` or ``--target``, ``--samples`` below ``MIN_SAMPLES``,
+        an ``--out`` that cannot be written, or ``--images`` that cannot be read.
     """
     modes = parse_modes(args.mode)
+    target = load_target(args.target)
     at_least(args.samples, MIN_SAMPLES, "--samples")
     report = writable_file(report_path(args.out), "--out")
     pictures, source = load_pictures(args.images)
-    return VerifyInputs(modes, pictures, source, report)
+    return VerifyInputs(modes, pictures, source, report, target)
 
 
 def write_report(page: str, path: str) -> str | None:
@@ -216,106 +249,135 @@ def write_text(path: str, text: str) -> None:
         file.write(text)
 
 
-def print_table(verdicts: Sequence[Any], budget: str, seed: int, replay: str) -> None:
-    """The verdict table (rich), the budget, the seed and the command replaying the run."""
+def print_table(
+    verdicts: Sequence[Any], budget: str, seed: int, replay: str, target: str = "datarax_ops"
+) -> None:
+    """The verdict table (rich), the budget, the seed and the command replaying the run;
+    failed rows bold red, n/a rows dim."""
     from rich.console import Console
     from rich.table import Table
 
     from datarax_ops.conformance.report import TABLE_COLUMNS, verdict_row
 
     console = Console(width=None if sys.stdout.isatty() else TABLE_WIDTH, highlight=False)
-    table = Table(title="datarax_ops verify")
+    table = Table(title=f"{target} verify")
     for column in TABLE_COLUMNS:
         table.add_column(column, no_wrap=column in ("mode", "verdict", "p-value"))
     for verdict in verdicts:
         row = verdict_row(verdict)
-        style = None if verdict.passed else "bold red"
+        style = "bold red" if verdict.failed else None if verdict.applicable else "dim"
         table.add_row(*row, style=style)
     console.print(table)
     console.print(f"False-alarm budget: {budget}")
-    failed = [v for v in verdicts if not v.passed]
+    failed = [v for v in verdicts if v.failed]
+    applicable = sum(v.applicable for v in verdicts)
+    na = f"; {len(verdicts) - applicable} n/a" if applicable < len(verdicts) else ""
     if failed:
-        console.print(f"[bold red]FAILED[/]: {len(failed)} of {len(verdicts)} checks")
+        console.print(f"[bold red]FAILED[/]: {len(failed)} of {applicable} checks{na}")
         for v in failed:
             console.print(f"  FAIL {v.mode} / {v.aspect} / {v.what} {v.detail}".rstrip())
     else:
-        console.print(f"[bold green]PASSED[/]: all {len(verdicts)} checks")
+        console.print(f"[bold green]PASSED[/]: all {applicable} checks{na}")
     console.print(f"seed {seed} (replay: {replay})")
 
 
 def verify(argv: Sequence[str] | None = None, *, factory: Any = None) -> int:
-    """``datarax-ops verify``; returns the exit status (0: every check passed).
+    """``datarax-ops verify``; returns the exit status (0: no applicable check failed).
 
     Args:
       argv: the options after ``verify``.
-      factory: builds the operators under test, ``factory(config, rngs=...)``
-        (default: ``checks.default_factory``); tests pass a deliberately wrong one.
+      factory: builds the operators under test for every mode, ``factory(config,
+        rngs=...)`` (default: the target's); tests pass a deliberately wrong one.
     """
     try:
         args = verify_parser().parse_args(argv)
         inputs = verify_inputs(args)
     except InputError as error:
         return report_input_error(VERIFY_PROG, error)
-    modes, pictures, source = inputs.modes, inputs.pictures, inputs.source
     seed = secrets.randbelow(2**31) if args.seed is None else args.seed
     compile_cache.enable_from_args(args, VERIFY_PROG)
 
-    from rich.console import Console
-    from rich.progress import Progress
-
-    from datarax_ops.conformance import checks, report, training
+    from datarax_ops import targets
+    from datarax_ops.conformance import report
     from datarax_ops.environment import environment
 
-    factory = checks.default_factory if factory is None else factory
+    target, modes = inputs.target, inputs.modes
+    ours = target.name == targets.DEFAULT
+    named = "" if ours else f"target {target.name} {target.version()}; "
     print(
-        f"datarax-ops verify: modes {', '.join(modes)}; {args.samples:,} values per sample; "
-        f"seed {seed}; input {source}",
+        f"datarax-ops verify: {named}modes {', '.join(modes)}; {args.samples:,} values per "
+        f"sample; seed {seed}; input {inputs.source}",
         flush=True,
     )
-    runs = []
-    with Progress(console=Console(stderr=True), transient=True) as progress:
-        steps = (1 if args.no_training else 2) * len(modes) + (0 if args.no_gallery else 1)
-        task = progress.add_task("verifying", total=steps)
-        for mode in modes:
-            progress.update(task, description=f"verifying {mode}")
-            runs.append(
-                checks.verify_mode(mode, pictures, samples=args.samples, seed=seed, factory=factory)
-            )
-            progress.advance(task)
-            if args.no_training:
-                continue
-            progress.update(task, description=f"verifying {mode}'s training settings")
-            runs.extend(
-                training.verify_training(
-                    mode, pictures, samples=args.samples, seed=seed, factory=factory
-                )
-            )
-            progress.advance(task)
-        gallery_png = None
-        if not args.no_gallery:
-            progress.update(task, description="drawing the gallery")
-            gallery_png = gallery_picture(pictures[0], seed)
-            progress.advance(task)
+    # the gallery draws this package's operators: only a report on them shows it
+    gallery = not args.no_gallery and ours
+    runs, gallery_png = run_checks(inputs, args, seed, factory, gallery)
     verdicts = [v for run in runs for v in run.verdicts]
-    budget = report.budget_text(verdicts)
-    replay = ["datarax-ops", "verify", "--seed", str(seed), "--samples", str(args.samples)]
-    replay += ["--mode", ",".join(modes)] if len(modes) < len(mode_names()) else []
-    replay += ["--images", args.images] if args.images else []
-    replay += ["--no-training"] if args.no_training else []
-    print_table(verdicts, budget, seed, shlex.join(replay))
+    replay = shlex.join(replay_command(args, seed, modes, ours))
+    print_table(verdicts, report.budget_text(verdicts), seed, replay, target.name)
     page = report.render(
         runs,
         seed=seed,
         samples=args.samples,
-        source=source,
+        source=inputs.source,
         environment=environment(),
         gallery_png=gallery_png,
-        command=shlex.join(replay),
+        command=replay,
+        target=f"{target.name} {target.version()}: {target.about}",
     )
     written = write_report(page, inputs.report)
     if written is not None:
         print(f"report: {written}")
-    return 0 if all(v.passed for v in verdicts) else 1
+    return 1 if any(v.failed for v in verdicts) else 0
+
+
+def replay_command(args: argparse.Namespace, seed: int, modes: list[str], ours: bool) -> list[str]:
+    """The command line that replays a ``verify`` run."""
+    replay = ["datarax-ops", "verify", "--seed", str(seed), "--samples", str(args.samples)]
+    replay += [] if ours else ["--target", args.target]
+    replay += ["--mode", ",".join(modes)] if len(modes) < len(mode_names()) else []
+    replay += ["--images", args.images] if args.images else []
+    replay += ["--no-training"] if args.no_training else []
+    return replay
+
+
+def run_checks(
+    inputs: VerifyInputs, args: argparse.Namespace, seed: int, factory: Any, gallery: bool
+) -> tuple[list[Any], bytes | None]:
+    """Every mode's checks and its training settings' on ``inputs.target``'s operators
+    (``factory``'s, when given), with a progress bar on stderr; and the gallery's PNG
+    (None when ``gallery`` is false).  A mode the target has no operator for is one
+    n/a run (``checks.mode_not_applicable``)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from datarax_ops.conformance import checks, training
+    from datarax_ops.targets import NotApplicable
+
+    target, pictures, runs = inputs.target, inputs.pictures, []
+    options = {"samples": args.samples, "seed": seed, "target": target}
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        steps = (1 if args.no_training else 2) * len(inputs.modes) + int(gallery)
+        task = progress.add_task("verifying", total=steps)
+        for mode in inputs.modes:
+            progress.update(task, description=f"verifying {mode}")
+            built = target.operators(mode) if factory is None else factory
+            if isinstance(built, NotApplicable):
+                runs.append(checks.mode_not_applicable(mode, target, built.reason))
+            else:
+                runs.append(checks.verify_mode(mode, pictures, factory=built, **options))
+            progress.advance(task)
+            if args.no_training or isinstance(built, NotApplicable):
+                continue
+            progress.update(task, description=f"verifying {mode}'s training settings")
+            runs.extend(training.verify_training(mode, pictures, factory=built, **options))
+            progress.advance(task)
+        gallery_png = None
+        if gallery:
+            progress.update(task, description="drawing the gallery")
+            gallery_png = gallery_picture(pictures[0], seed)
+            progress.advance(task)
+    return runs, gallery_png
 
 
 def gallery_picture(picture: Any, seed: int) -> bytes:

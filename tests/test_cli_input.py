@@ -205,7 +205,7 @@ def test_bench_names_a_missing_datarax(no_work, monkeypatch, tmp_path, capsys):
 # --------------------------------------------------------------------------- #
 # A report that cannot be written at the end                                   #
 # --------------------------------------------------------------------------- #
-def canned_run(mode, pictures, *, samples, seed, factory) -> ModeRun:
+def canned_run(mode, pictures, *, samples, seed, factory, target=None) -> ModeRun:
     """Stands in for ``checks.verify_mode``: two exact verdicts, one failing for channel."""
     run = ModeRun(mode, config=None)
     for what, passed in (("first", True), ("second", mode != "channel")):

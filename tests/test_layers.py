@@ -12,7 +12,9 @@ Layers, each importing only those at or below it (docs/design.md):
    ``state``;
 5. ``operator``;
 6. adapters: ``grain_transform``, ``checkpoint``;
-7. ``conformance``, ``bench``, the CLI.
+7. ``conformance``, ``targets`` (the operators ``datarax-ops verify --target`` checks:
+   ours, datarax's, albumentations'; at conformance's level, as an adapter may ask a
+   mode's law for its counterpart), ``bench``, the CLI.
 
 Read from the source with ``ast``: a module that is not placed in a layer fails the test,
 so a new module gets a place on purpose.
@@ -52,6 +54,7 @@ LAYERS: dict[str, int] = {
     "checkpoint": 6,
     "environment": 7,
     "conformance": 7,
+    "targets": 7,
     "bench": 7,
     "accelerator_run": 7,
     "cli": 7,

@@ -41,12 +41,19 @@ FAST_MODES = "gaussian,salt_pepper,pixel,channel"
 # Reading the printed table and the report's table                             #
 # --------------------------------------------------------------------------- #
 def printed_rows(stdout: str) -> list[tuple[str, ...]]:
-    """The verdict rows of rich's printed table: lines ``│ a │ b │ ... │``."""
-    rows = []
+    """The verdict rows of rich's printed table: lines ``│ a │ b │ ... │``; a line whose
+    first cell is empty continues the row above (rich wraps a long check text, such as a
+    failure's evidence, at its spaces)."""
+    rows: list[list[str]] = []
     for line in stdout.splitlines():
-        if line.startswith("│"):
-            rows.append(tuple(cell.strip() for cell in line.strip().strip("│").split("│")))
-    return rows
+        if not line.startswith("│"):
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("│").split("│")]
+        if cells[0] or not rows:
+            rows.append(cells)
+        else:
+            rows[-1] = [f"{a} {b}" if b else a for a, b in zip(rows[-1], cells, strict=True)]
+    return [tuple(row) for row in rows]
 
 
 class _TableReader(html.parser.HTMLParser):

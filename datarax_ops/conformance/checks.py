@@ -25,7 +25,9 @@ channel sharing    channel mode: each (record, channel) all kept or all dropped
 independence       standardized noise of record ``2i`` vs ``2i+1``, and of call 1
                    vs call 2 (correlation tests); call 2 differs (exact)
 batch split        the same records (metadata indices) in one batch or in two
-                   give identical output; ``apply`` on one record equals it (exact)
+                   give identical output, and so does one batch without metadata
+                   (records numbered by the operator's counter); ``apply`` on one
+                   record equals it (exact)
 determinism        same seed same output, another seed another output;
                    ``stochastic=False``: the same pattern every record and call
 dtypes             float32 and uint8 in, the same dtype and shape out
@@ -44,6 +46,12 @@ The operator is built by an *operator factory*: any callable
 ``factory(config, rngs=nnx.Rngs(...)) -> operator`` (the operator classes
 themselves are such callables).  A test passes a deliberately wrong factory and
 expects the checks to fail.
+
+Whose operators are checked is a *target* (``datarax_ops.targets``; default: this
+package's).  Each check declares the capabilities it needs (:class:`Check`); where
+the target lacks one, the check is recorded as n/a with the target's reason.
+An exact check that fails records a minimal reproduction (shapes, dtypes, the first
+index that differs and both values: ``results.first_difference``).
 """
 
 from __future__ import annotations
@@ -64,10 +72,20 @@ from datarax_ops import reference
 from datarax_ops.conformance import stats as kit
 from datarax_ops.conformance.laws import LAWS, Law, Outputs, law_for
 from datarax_ops.conformance.laws._base import PATCH
-from datarax_ops.conformance.results import ModeRun, Recorder
-
-OperatorFactory = Callable[..., Any]
-"""``factory(config, rngs=nnx.Rngs(...)) -> operator``."""
+from datarax_ops.conformance.results import ModeRun, Recorder, first_difference, not_applicable
+from datarax_ops.targets import OperatorFactory, Target
+from datarax_ops.targets._base import (
+    BATCH_CALL,
+    CLIP,
+    FIXED_PATTERN,
+    OUR_STREAM,
+    PARAMS,
+    RECORD_CALL,
+    RECORD_IDENTITY,
+    UINT8_INPUT,
+    Capability,
+)
+from datarax_ops.targets.datarax_ops import build_operator
 
 ALPHA = kit.ALPHA
 DEFAULT_SAMPLES = 2**18
@@ -85,10 +103,8 @@ def mode_seed(seed: int, mode: str, purpose: str) -> int:
     return kit.seed_for(f"{mode}/{purpose}", run_seed=seed, bits=31)
 
 
-def default_factory(config: Any, *, rngs: nnx.Rngs | None = None) -> Any:
-    """The real operator for ``config``: ``NoiseOperator`` or ``DropoutOperator``."""
-    cls = dx.NoiseOperator if isinstance(config, dx.NoiseOperatorConfig) else dx.DropoutOperator
-    return cls(config, rngs=rngs)
+default_factory: OperatorFactory = build_operator
+"""The real operator for a config: ``NoiseOperator`` or ``DropoutOperator``."""
 
 
 def build(factory: OperatorFactory, config: Any, seed: int) -> Any:
@@ -216,10 +232,15 @@ def check_clip(rec: Recorder, probe: Probe) -> None:
     config = probe.law.clip_config()
     low, high = config.clip_range
     out = run_op(build(probe.factory, config, probe.seed_of("clip")), probe.images)
-    outside = int(np.sum(~((out >= low) & (out <= high))))
-    rec.exact(
-        outside == 0, f"outputs inside clip_range ({low:g}, {high:g})", f"{outside} values outside"
-    )
+    outside = ~((out >= low) & (out <= high))
+    evidence = ""
+    if outside.any():
+        first = tuple(int(i) for i in np.argwhere(outside)[0])
+        evidence = (
+            f"{int(outside.sum())} values outside; output {out.shape} {out.dtype}, the first "
+            f"at {first}: {out[first]!r} from input {probe.images[first]!r}"
+        )
+    rec.exact(not outside.any(), f"outputs inside clip_range ({low:g}, {high:g})", evidence)
     at_bounds = int(np.sum((out == low) | (out == high)))
     rec.exact(
         at_bounds > 0,
@@ -236,7 +257,7 @@ def check_independence(rec: Recorder, probe: Probe) -> None:
     rec.exact(
         not np.array_equal(first, second),
         "two calls give different output",
-        "call 2 repeated call 1",
+        f"call 2 repeated call 1: all {first.size} values of {first.shape} {first.dtype} equal",
     )
     a = probe.law.noise_scores(probe.config, probe.images, first)
     b = probe.law.noise_scores(probe.config, probe.images, second)
@@ -249,22 +270,44 @@ def check_independence(rec: Recorder, probe: Probe) -> None:
     rec.stat(kit.assert_uncorrelated, a.ravel(), b.ravel(), what="noise of call 1 vs call 2")
 
 
-def check_split(rec: Recorder, probe: Probe) -> None:
-    """The probe's records again through a fresh operator with the same seed, in two
-    batches whose metadata give the same indices: identical output (exact)."""
-    rec.aspect = "batch split"
-    images, first = probe.images, probe.first
-    records = images.shape[0]
-    meta = [{"index": i} for i in range(records)]
-    half = records // 2
+def split_output(probe: Probe) -> tuple[np.ndarray, list[dict[str, int]]]:
+    """The probe's records through a fresh operator with the probe's seed, in two batches
+    whose metadata give indices ``0 .. N-1``; and that metadata."""
+    images = probe.images
+    meta = [{"index": i} for i in range(images.shape[0])]
+    half = images.shape[0] // 2
     split_op = build(probe.factory, probe.config, probe.seed_of("op"))
-    parts = np.concatenate(
-        [run_op(split_op, images[:half], meta[:half]), run_op(split_op, images[half:], meta[half:])]
-    )
+    parts = [run_op(split_op, images[:half], meta[:half])]
+    parts.append(run_op(split_op, images[half:], meta[half:]))
+    return np.concatenate(parts), meta
+
+
+def check_split(rec: Recorder, probe: Probe) -> None:
+    """The probe's first call (records numbered by the operator's counter, our stream's
+    convention) equals the same records in two batches with metadata indices (exact)."""
+    rec.aspect = "batch split"
+    first, records = probe.first, probe.images.shape[0]
+    half = records // 2
+    parts, _ = split_output(probe)
     rec.exact(
         np.array_equal(first, parts),
         f"1x{records} batch (counter) = 2x{half} batches (metadata index)",
-        f"{int(np.sum(first != parts))} values differ",
+        first_difference(first, parts),
+    )
+
+
+def check_split_indexed(rec: Recorder, probe: Probe) -> None:
+    """The records in one batch and in two, with the same metadata indices in both:
+    identical output (exact); what record identity alone promises."""
+    rec.aspect = "batch split"
+    records = probe.images.shape[0]
+    half = records // 2
+    parts, meta = split_output(probe)
+    whole = run_op(build(probe.factory, probe.config, probe.seed_of("op")), probe.images, meta)
+    rec.exact(
+        np.array_equal(whole, parts),
+        f"1x{records} batch = 2x{half} batches, metadata indices in both",
+        first_difference(whole, parts),
     )
 
 
@@ -287,20 +330,19 @@ def check_apply(rec: Recorder, probe: Probe) -> None:
     rec.exact(
         np.array_equal(expected, one_by_one),
         f"apply() on {len(picked)} single records = their op(batch) output",
-        f"{int(np.sum(expected != one_by_one))} values differ",
+        first_difference(expected, one_by_one),
     )
 
 
 def check_determinism(rec: Recorder, probe: Probe) -> None:
-    """Same seed same output, another seed another; ``stochastic=False`` gives one
-    pattern for every record and call (exact)."""
+    """Same seed same output, another seed another (exact)."""
     rec.aspect = "determinism"
     images, first, op_seed = probe.images, probe.first, probe.seed_of("op")
     again = run_op(build(probe.factory, probe.config, op_seed), images)
     rec.exact(
         np.array_equal(first, again),
         "same seed, same output",
-        f"{int(np.sum(first != again))} values differ",
+        first_difference(first, again),
     )
     other = run_op(build(probe.factory, probe.config, (op_seed + 1) % 2**31), images)
     rec.exact(
@@ -308,46 +350,114 @@ def check_determinism(rec: Recorder, probe: Probe) -> None:
         "another seed, another output",
         "two seeds gave the same output",
     )
+
+
+def check_fixed_pattern(rec: Recorder, probe: Probe) -> None:
+    """``stochastic=False`` gives one pattern for every record and call (exact)."""
+    rec.aspect = "determinism"
+    images = probe.images
     fixed = dataclasses.replace(probe.config, stochastic=False, stream_name=None)
     op = build(probe.factory, fixed, 0)
     same = np.broadcast_to(images[:1], images.shape).copy()
     one, two = run_op(op, same), run_op(op, same)
+    records = np.broadcast_to(one[:1], one.shape)
     rec.exact(
-        np.array_equal(one, two) and bool(np.all(one == one[:1])),
+        np.array_equal(one, two) and np.array_equal(one, records),
         "stochastic=False: one pattern for every record and call",
-        "deterministic output differs between records or calls",
+        "call 2 vs call 1: "
+        + first_difference(one, two)
+        + "; the records vs record 0: "
+        + first_difference(records, one),
     )
 
 
-def check_dtypes(rec: Recorder, probe: Probe) -> None:
-    """float32 (the probe batch) and uint8 input: the same dtype and shape out (exact)."""
+def check_float32(rec: Recorder, probe: Probe) -> None:
+    """float32 input (the probe batch): the same dtype and shape out (exact)."""
     rec.aspect = "dtypes"
     images, first = probe.images, probe.first
     rec.exact(
         first.shape == images.shape and first.dtype == np.float32,
         "float32 in, float32 out",
-        f"got {first.dtype} {first.shape}",
+        f"input {images.shape} {images.dtype}, output {first.shape} {first.dtype}",
     )
+
+
+def check_uint8(rec: Recorder, probe: Probe) -> None:
+    """uint8 input (the probe batch at 0..255): the same dtype and shape out (exact)."""
+    rec.aspect = "dtypes"
+    images = probe.images
     as_bytes = np.rint(images * 255.0).astype(np.uint8)
     out = run_op(build(probe.factory, probe.config, probe.seed_of("dtypes")), as_bytes)
     rec.exact(
         out.shape == as_bytes.shape and out.dtype == np.uint8,
         "uint8 in, uint8 out",
-        f"got {out.dtype} {out.shape}",
+        f"input {as_bytes.shape} {as_bytes.dtype}, output {out.shape} {out.dtype}; "
+        f"record 0's first value {as_bytes.flat[0]!r} came back as {out.flat[0]!r}",
     )
 
 
-CHECKS: tuple[Callable[[Recorder, Probe], None], ...] = (
-    check_output_law,
-    check_params,
-    check_clip,
-    check_independence,
-    check_split,
-    check_apply,
-    check_determinism,
-    check_dtypes,
+@dataclass(frozen=True)
+class Check:
+    """One check of every mode: the capabilities of the target it needs, and the row
+    (property and check) it shows as n/a when the target lacks one."""
+
+    run: Callable[[Recorder, Probe], None]
+    needs: frozenset[Capability]
+    aspect: str
+    what: str
+
+
+def _check(
+    run: Callable[[Recorder, Probe], None], aspect: str, what: str, *needs: Capability
+) -> Check:
+    """A :class:`Check` of ``run``; every check needs the batch call (the probe's)."""
+    return Check(run, frozenset({BATCH_CALL, *needs}), aspect, what)
+
+
+CHECKS: tuple[Check, ...] = (
+    _check(
+        check_output_law, "law vs scipy", "op(batch)'s output vs the mode's law and the reference's"
+    ),
+    _check(
+        check_params,
+        "params",
+        "generate_random_params vs the mode's law and reference.draw",
+        PARAMS,
+    ),
+    _check(check_clip, "clip range", "outputs inside the config's clip_range", CLIP),
+    _check(check_independence, "independence", "records and calls independent"),
+    _check(
+        check_split,
+        "batch split",
+        "1 batch (counter) = 2 batches (metadata index)",
+        RECORD_IDENTITY,
+        OUR_STREAM,
+    ),
+    _check(
+        check_split_indexed,
+        "batch split",
+        "1 batch = 2 batches, metadata indices in both",
+        RECORD_IDENTITY,
+    ),
+    _check(
+        check_apply,
+        "batch split",
+        "apply() on single records = their op(batch) output",
+        RECORD_CALL,
+        RECORD_IDENTITY,
+    ),
+    _check(check_determinism, "determinism", "same seed, same output; another seed, another"),
+    _check(
+        check_fixed_pattern,
+        "determinism",
+        "stochastic=False: one pattern for every record and call",
+        FIXED_PATTERN,
+    ),
+    _check(check_float32, "dtypes", "float32 in, float32 out"),
+    _check(check_uint8, "dtypes", "uint8 in, uint8 out", UINT8_INPUT),
 )
-"""Every check ``verify`` runs on each mode, in the order of the verdict table."""
+"""Every check ``verify`` runs on each mode, in the order of the verdict table, with the
+row it shows when n/a."""
 
 
 # --------------------------------------------------------------------------- #
@@ -361,8 +471,10 @@ def verify_mode(
     seed: int = 0,
     factory: OperatorFactory = default_factory,
     alpha: float = ALPHA,
+    target: Target | None = None,
 ) -> ModeRun:
-    """Every check of :data:`CHECKS` on one mode.
+    """Every check of :data:`CHECKS` on one mode: those ``target`` lacks a capability
+    for are recorded as n/a with its reason.
 
     Args:
       mode: a name from ``datarax_ops.modes.MODES``.
@@ -371,6 +483,8 @@ def verify_mode(
       seed: the run's seed; every operator and generator seed derives from it.
       factory: builds the operator under test, ``factory(config, rngs=...)``.
       alpha: the level of every statistical check.
+      target: whose operators ``factory`` builds, for its capabilities (None: every
+        capability, as this package's operators have).
 
     Returns:
       The mode's verdicts, plot samples and rate estimates.
@@ -378,10 +492,24 @@ def verify_mode(
     started = time.perf_counter()
     probe = make_probe(law_for(mode), images, samples, seed, factory)
     run = ModeRun(mode, probe.config)
+    run.operator = run.operator if target is None else target.name
     rec = Recorder(run, alpha)
     for check in CHECKS:
-        check(rec, probe)
+        reason = None if target is None else target.missing(check.needs)
+        if reason is None:
+            check.run(rec, probe)
+        else:
+            rec.aspect = check.aspect
+            rec.not_applicable(check.what, reason)
     run.seconds = time.perf_counter() - started
+    return run
+
+
+def mode_not_applicable(mode: str, target: Target, reason: str) -> ModeRun:
+    """The run of a mode ``target`` has no operator for: one n/a row with the reason."""
+    run = ModeRun(mode, law_for(mode).config())
+    what = f"{target.name} has an operator with this mode's law"
+    run.verdicts.append(not_applicable(mode, "operator", what, reason))
     return run
 
 

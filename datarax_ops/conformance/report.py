@@ -31,6 +31,8 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from datarax_ops.conformance.results import (
+    NOT_APPLICABLE,
+    OPERATOR_LABEL,
     CategoricalSample,
     ContinuousSample,
     ModeRun,
@@ -50,10 +52,20 @@ plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "legend.fontsize": 1
 # The verdict table (shared with the printed one)                              #
 # --------------------------------------------------------------------------- #
 def verdict_row(v: Verdict) -> tuple[str, str, str, str, str, str]:
-    """One verdict as the strings of ``TABLE_COLUMNS``, printed and written alike."""
-    statistic = "exact" if v.statistic is None else f"{v.test} {v.statistic:.4g}"
+    """One verdict as the strings of ``TABLE_COLUMNS``, printed and written alike; a
+    failed exact check's evidence and an n/a check's reason follow its text."""
+    if not v.applicable:
+        statistic = "-"
+    else:
+        statistic = "exact" if v.statistic is None else f"{v.test} {v.statistic:.4g}"
     pvalue = "-" if v.pvalue is None else f"{v.pvalue:.3g}"
-    return (v.mode, v.aspect, v.what, statistic, pvalue, v.verdict)
+    what = f"{v.what}: {v.detail}" if v.detail else v.what
+    return (v.mode, v.aspect, what, statistic, pvalue, v.verdict)
+
+
+def css_class(verdict: str) -> str:
+    """The HTML class of a verdict (``pass``, ``FAIL``, ``na`` for n/a)."""
+    return verdict.replace("/", "")
 
 
 def budget_text(verdicts: Sequence[Verdict]) -> str:
@@ -61,11 +73,13 @@ def budget_text(verdicts: Sequence[Verdict]) -> str:
     count, total = false_alarm_budget(verdicts)
     alphas = sorted({v.alpha for v in verdicts if v.statistical})
     level = ", ".join(f"{a:g}" for a in alphas) or "-"
-    exact = sum(1 for v in verdicts if not v.statistical)
+    exact = sum(1 for v in verdicts if v.applicable and not v.statistical)
+    na = sum(1 for v in verdicts if not v.applicable)
     return (
         f"{count} statistical checks at alpha = {level} each: a correct operator fails one "
         f"of them with probability at most {total:.2g} (union bound); "
         f"{exact} exact checks cannot fail by chance."
+        + (f" {na} checks n/a (not run: the target lacks what they need)." if na else "")
     )
 
 
@@ -80,7 +94,7 @@ def figure_png(fig: Any, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
-def continuous_figure(sample: ContinuousSample) -> Any:
+def continuous_figure(sample: ContinuousSample, label: str = OPERATOR_LABEL) -> Any:
     """Histogram (densities) and QQ plot of the operator's and the reference's values
     against the exact law."""
     fig, (hist_ax, qq_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -94,7 +108,7 @@ def continuous_figure(sample: ContinuousSample) -> Any:
         histtype="step",
         lw=2,
         color=OP_COLOR,
-        label="datarax_ops",
+        label=label,
     )
     hist_ax.hist(
         sample.ref_values,
@@ -118,7 +132,7 @@ def continuous_figure(sample: ContinuousSample) -> Any:
         "o",
         ms=3,
         color=OP_COLOR,
-        label="datarax_ops",
+        label=label,
     )
     qq_ax.plot(
         exact_q,
@@ -139,13 +153,15 @@ def continuous_figure(sample: ContinuousSample) -> Any:
     return fig
 
 
-def category_rates(sample: CategoricalSample) -> list[tuple[str, RateEstimate, RateEstimate]]:
+def category_rates(
+    sample: CategoricalSample, label: str = OPERATOR_LABEL
+) -> list[tuple[str, RateEstimate, RateEstimate]]:
     """Per category: (name, the operator's rate, the reference's rate), each with its target."""
     op_total, ref_total = int(sample.op_counts.sum()), int(sample.ref_counts.sum())
     return [
         (
             label,
-            RateEstimate("datarax_ops", int(sample.op_counts[i]), op_total, float(p)),
+            RateEstimate(label, int(sample.op_counts[i]), op_total, float(p)),
             RateEstimate("NumPy reference", int(sample.ref_counts[i]), ref_total, float(p)),
         )
         for i, (label, p) in enumerate(zip(sample.labels, sample.exact_probs, strict=True))
@@ -174,10 +190,10 @@ def _interval_point(ax: Any, rate: RateEstimate, y: float, color: str, label: st
     )
 
 
-def categorical_figure(sample: CategoricalSample) -> Any:
+def categorical_figure(sample: CategoricalSample, label: str = OPERATOR_LABEL) -> Any:
     """One panel per category: the operator's and the reference's fraction with 99%
     intervals, and the exact probability."""
-    rows = category_rates(sample)
+    rows = category_rates(sample, label)
     fig, axes = plt.subplots(
         1, len(rows), figsize=(3.8 * len(rows), 3.0), squeeze=False, layout="constrained"
     )
@@ -186,7 +202,7 @@ def categorical_figure(sample: CategoricalSample) -> Any:
             _interval_point(ax, rate, y, color, rate.label)
         ax.axvline(op_rate.target, color=EXACT_COLOR, ls="--", lw=1, label="exact probability")
         ax.set(yticks=[0, 1], ylim=(-0.7, 1.7))
-        ax.set_yticklabels(["reference", "datarax_ops"])
+        ax.set_yticklabels(["reference", label])
         _interval_axis(ax, label)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=3)
@@ -216,13 +232,13 @@ def mode_figures(run: ModeRun) -> list[tuple[str, bytes]]:
     for sample in run.samples:
         if isinstance(sample, ContinuousSample):
             caption = (
-                f"{sample.title}: datarax_ops (op(batch)) and the NumPy reference against "
+                f"{sample.title}: {run.operator} (op(batch)) and the NumPy reference against "
                 f"the {sample.exact_label}."
             )
-            figures.append((caption, figure_png(continuous_figure(sample))))
+            figures.append((caption, figure_png(continuous_figure(sample, run.operator))))
         else:
             caption = f"{sample.title}: observed fractions against the exact probabilities."
-            figures.append((caption, figure_png(categorical_figure(sample))))
+            figures.append((caption, figure_png(categorical_figure(sample, run.operator))))
     if run.rates:
         title = f"{run.mode}: rates against their targets"
         figures.append((title, figure_png(rates_figure(run.rates, title))))
@@ -241,13 +257,14 @@ td.pass { color: #176f2c; font-weight: bold; }
 td.FAIL { color: #fff; background: #c62828; font-weight: bold; }
 td.FAIL a { color: #fff; } td.pass a { color: #176f2c; }
 td.none { color: #999; text-align: center; }
+td.na { color: #555; background: #e8e8e8; }
 div.grid { overflow-x: auto; }
 table#grid th, table#grid td { text-align: center; white-space: nowrap; padding: 0.2em 0.45em; }
 table#grid th[scope="row"] { text-align: left; }
 table#grid thead th { vertical-align: bottom; }
 table#grid thead th span { writing-mode: vertical-rl; transform: rotate(180deg); }
 details > summary { cursor: pointer; font-weight: bold; margin: 1em 0 0.5em; }
-.verdict-pass { color: #176f2c; } .verdict-FAIL { color: #c62828; }
+.verdict-pass { color: #176f2c; } .verdict-FAIL { color: #c62828; } .verdict-na { color: #555; }
 figure { margin: 1em 0; } figcaption { font-size: 0.9em; color: #555; }
 img { max-width: 100%; }
 code { background: #f4f4f4; padding: 0 0.2em; }
@@ -273,7 +290,7 @@ def _table(
     for index, row in enumerate(rows):
         cells = []
         for i, cell in enumerate(row):
-            cls = f' class="{html.escape(cell)}"' if header[i] == "verdict" else ""
+            cls = f' class="{css_class(cell)}"' if header[i] == "verdict" else ""
             cells.append(f"<td{cls}>{html.escape(cell)}</td>")
         row_id = row_ids[index] if index < len(row_ids) else None
         tr = f'<tr id="{row_id}">' if row_id else "<tr>"
@@ -314,6 +331,7 @@ def _rates_table(rates: Sequence[RateEstimate]) -> str:
 FIXED_IDS = (
     "grid",
     "summary",
+    "target",
     "budget",
     "all-verdicts",
     "verdicts",
@@ -374,14 +392,32 @@ class GridCell:
     first of their rows in the run's section."""
 
     passed: int
-    total: int
+    total: int  # applicable checks
     target: str
+    na: int = 0  # checks that did not apply
+
+    @property
+    def verdict(self) -> str:
+        """The cell's class: ``pass``, ``FAIL``, or ``na`` when no check applied."""
+        if self.total == 0:
+            return "na"
+        return "pass" if self.passed == self.total else "FAIL"
 
     @property
     def text(self) -> str:
-        """``"\u2713 3/3"`` when all passed, ``"\u2717 2/3"`` when not."""
+        """``"\u2713 3/3"`` when all passed, ``"\u2717 2/3"`` when not, ``"n/a"`` when
+        none applied; ``" +1 n/a"`` after a count that leaves some out."""
+        if self.total == 0:
+            return NOT_APPLICABLE
         mark = PASS_MARK if self.passed == self.total else FAIL_MARK
-        return f"{mark} {self.passed}/{self.total}"
+        return f"{mark} {self.passed}/{self.total}" + (f" +{self.na} n/a" if self.na else "")
+
+
+def grid_cell(verdicts: Sequence[Verdict], target: str) -> GridCell:
+    """The cell of ``verdicts``: passed of the applicable ones, and the n/a count."""
+    applicable = [v for v in verdicts if v.applicable]
+    passed = sum(v.passed for v in applicable)
+    return GridCell(passed, len(applicable), target, len(verdicts) - len(applicable))
 
 
 @dataclass(frozen=True)
@@ -411,18 +447,18 @@ def grid_row(run: ModeRun, columns: Sequence[str], anchors: RunAnchors) -> list[
         if not verdicts:
             cells.append(None)
             continue
-        passed = sum(v.passed for v in verdicts)
-        cells.append(GridCell(passed, len(verdicts), anchors.rows[aspect]))
+        cells.append(grid_cell(verdicts, anchors.rows[aspect]))
     return cells
 
 
 def _grid_td(cell: GridCell | None, what: str) -> str:
     if cell is None:
         return f'<td class="none" title="{html.escape(what)}: not checked">{NO_CHECK}</td>'
-    verdict = "pass" if cell.passed == cell.total else "FAIL"
-    title = f"{what}: {cell.passed} of {cell.total} passed"
+    title = f"{what}: {cell.passed} of {cell.total} passed" + (
+        f", {cell.na} n/a" if cell.na else ""
+    )
     return (
-        f'<td class="{verdict}"><a href="#{cell.target}" title="{html.escape(title)}">'
+        f'<td class="{cell.verdict}"><a href="#{cell.target}" title="{html.escape(title)}">'
         f"{html.escape(cell.text)}</a></td>"
     )
 
@@ -439,8 +475,7 @@ def summary_grid(runs: Sequence[ModeRun], anchors: Sequence[RunAnchors]) -> str:
             _grid_td(cell, f"{run.mode} / {column}")
             for cell, column in zip(grid_row(run, columns, anchor), columns, strict=True)
         ]
-        passed = sum(v.passed for v in run.verdicts)
-        total = GridCell(passed, len(run.verdicts), anchor.section)
+        total = grid_cell(run.verdicts, anchor.section)
         cells.append(_grid_td(total, f"{run.mode}: every check"))
         body.append(
             f'<tr><th scope="row"><a href="#{anchor.section}">{name}</a></th>{"".join(cells)}</tr>'
@@ -455,7 +490,7 @@ def summary_grid(runs: Sequence[ModeRun], anchors: Sequence[RunAnchors]) -> str:
 def mode_section(run: ModeRun, anchors: RunAnchors) -> str:
     """One run's ``<section id="mode-<slug>">``: config, verdicts (the first row of each
     property carries its id from ``anchors``), rates, plots."""
-    verdict = "pass" if run.passed else "FAIL"
+    verdict = run.verdict
     seen: set[str] = set()
     row_ids = []
     for v in run.verdicts:
@@ -463,14 +498,15 @@ def mode_section(run: ModeRun, anchors: RunAnchors) -> str:
         seen.add(v.aspect)
     parts = [
         f'<section id="{anchors.section}">',
-        f'<h2>{html.escape(run.mode)} <span class="verdict-{verdict}">{verdict}</span></h2>',
+        f'<h2>{html.escape(run.mode)} <span class="verdict-{css_class(verdict)}">{verdict}</span>'
+        "</h2>",
         f"<p>Config: <code>{html.escape(repr(run.config))}</code> ({run.seconds:.1f} s)</p>",
         _table([verdict_row(v) for v in run.verdicts], TABLE_COLUMNS, row_ids=row_ids),
     ]
     rates = list(run.rates)
     for sample in run.samples:
         if isinstance(sample, CategoricalSample):
-            rates += [r for _, r, _ in category_rates(sample)]
+            rates += [r for _, r, _ in category_rates(sample, run.operator)]
     if rates:
         parts.append(f"<h3>Rates ({CONFIDENCE:.0%} Clopper-Pearson intervals)</h3>")
         parts.append(_rates_table(rates))
@@ -483,6 +519,23 @@ def mode_section(run: ModeRun, anchors: RunAnchors) -> str:
     return "\n".join(parts)
 
 
+def summary_text(verdicts: Sequence[Verdict]) -> str:
+    """The report's first line: all passed, or which failed; and how many were n/a."""
+    failed = [v for v in verdicts if v.failed]
+    applicable = sum(v.applicable for v in verdicts)
+    na = len(verdicts) - applicable
+    counted = f"{applicable} applicable checks" if na else f"{len(verdicts)} checks"
+    text = (
+        f"All {counted} passed."
+        if not failed
+        else f"{len(failed)} of {counted} failed: "
+        + "; ".join(f"{v.mode} / {v.aspect} / {v.what}" for v in failed)
+    )
+    if not na:
+        return text
+    return text + (f"; {na} checks n/a." if failed else f" {na} checks n/a.")
+
+
 def render(
     runs: Sequence[ModeRun],
     *,
@@ -492,6 +545,7 @@ def render(
     environment: dict[str, Any],
     gallery_png: bytes | None = None,
     command: str = "",
+    target: str = "",
 ) -> str:
     """The whole report as an HTML string.
 
@@ -501,16 +555,11 @@ def render(
       environment: ``datarax_ops.environment.environment()``.
       gallery_png: the gallery figure as PNG, or None to leave it out.
       command: the command line that replays the run.
+      target: a line naming the operators checked (``--target``), or "" for none.
     """
     verdicts = [v for run in runs for v in run.verdicts]
-    failed = [v for v in verdicts if not v.passed]
-    overall = "pass" if not failed else "FAIL"
-    summary = (
-        f"All {len(verdicts)} checks passed."
-        if not failed
-        else f"{len(failed)} of {len(verdicts)} checks failed: "
-        + "; ".join(f"{v.mode} / {v.aspect} / {v.what}" for v in failed)
-    )
+    overall = "FAIL" if any(v.failed for v in verdicts) else "pass"
+    summary = summary_text(verdicts)
     anchors = run_anchors(runs)
     toc = " · ".join(
         f'<a href="#{a.section}">{html.escape(r.mode)}</a>'
@@ -524,6 +573,7 @@ def render(
         "<h1>datarax_ops conformance report: "
         f'<span class="verdict-{overall}">{overall}</span></h1>',
         f'<p id="summary">{html.escape(summary)}</p>',
+        f'<p id="target">Target: {html.escape(target)}</p>' if target else "",
         f"<p>Seed {seed}, {samples:,} values per sample, input: {html.escape(source)}. "
         f"Replay: <code>{html.escape(command)}</code></p>",
         "<h2>Summary</h2>",

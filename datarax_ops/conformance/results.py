@@ -18,6 +18,8 @@ from scipy import stats as scipy_stats
 from datarax_ops.conformance import stats as kit
 
 PLOT_VALUES = 20_000  # values kept per sample for the report's plots
+NOT_APPLICABLE = "n/a"  # the verdict of a check the target lacks a capability for
+OPERATOR_LABEL = "datarax_ops"  # whose operator the plots show, unless a run names another
 
 
 @dataclass(frozen=True)
@@ -36,14 +38,22 @@ class Verdict:
     pvalue: float | None
     alpha: float
     passed: bool
-    detail: str = ""
+    detail: str = ""  # a failure's evidence, or why the check is n/a
+    applicable: bool = True  # False: the target lacks what the check needs (never run)
 
     @property
     def statistical(self) -> bool:
         return self.pvalue is not None
 
     @property
+    def failed(self) -> bool:
+        """An applicable check that did not pass (n/a is neither a pass nor a failure)."""
+        return self.applicable and not self.passed
+
+    @property
     def verdict(self) -> str:
+        if not self.applicable:
+            return NOT_APPLICABLE
         return "pass" if self.passed else "FAIL"
 
 
@@ -101,10 +111,19 @@ class ModeRun:
     samples: list[ContinuousSample | CategoricalSample] = field(default_factory=list)
     rates: list[RateEstimate] = field(default_factory=list)
     seconds: float = 0.0
+    operator: str = OPERATOR_LABEL  # the target whose operator made the samples
 
     @property
     def passed(self) -> bool:
-        return all(v.passed for v in self.verdicts)
+        """No applicable check failed."""
+        return not any(v.failed for v in self.verdicts)
+
+    @property
+    def verdict(self) -> str:
+        """``"FAIL"`` when a check failed, ``"n/a"`` when none applied, else ``"pass"``."""
+        if not self.passed:
+            return "FAIL"
+        return "pass" if any(v.applicable for v in self.verdicts) else NOT_APPLICABLE
 
 
 def false_alarm_budget(verdicts: Sequence[Verdict]) -> tuple[int, float]:
@@ -135,6 +154,10 @@ class Recorder:
             )
         )
 
+    def not_applicable(self, what: str, reason: str) -> None:
+        """Records check ``what`` as n/a for ``reason`` (never run: not a pass, not a failure)."""
+        self.run.verdicts.append(not_applicable(self.run.mode, self.aspect, what, reason))
+
     def exact(self, ok: bool, what: str, detail: str = "") -> bool:
         self.run.verdicts.append(
             Verdict(
@@ -150,6 +173,28 @@ class Recorder:
             )
         )
         return bool(ok)
+
+
+def not_applicable(mode: str, aspect: str, what: str, reason: str) -> Verdict:
+    """The verdict row of a check that does not apply to the target, with the reason."""
+    return Verdict(mode, aspect, what, "n/a", None, None, 0.0, False, reason, applicable=False)
+
+
+def first_difference(expected: np.ndarray, got: np.ndarray) -> str:
+    """A minimal reproduction of two arrays that should be equal: their shapes and dtypes,
+    how many values differ, and the first index where they do with both values."""
+    expected, got = np.asarray(expected), np.asarray(got)
+    shapes = f"expected {expected.shape} {expected.dtype}, got {got.shape} {got.dtype}"
+    if expected.shape != got.shape:
+        return shapes
+    differ = expected != got
+    if not differ.any():
+        return f"{shapes}; equal"
+    first = tuple(int(i) for i in np.argwhere(differ)[0])
+    return (
+        f"{shapes}; {int(differ.sum())} of {differ.size} values differ, the first at "
+        f"{first}: {expected[first]!r} vs {got[first]!r}"
+    )
 
 
 def plot_sample(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:

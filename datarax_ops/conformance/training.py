@@ -27,6 +27,10 @@ every setting      ``op(batch)`` is the reference's output from the operator's
                    is every per-record draw of ``generate_random_params``
 =================  ==========================================================
 
+Every check here reads the operator's key and draws through our stream, and sets the
+training fields of our configs: a target lacking those capabilities
+(:data:`TRAINING_NEEDS`) gets one n/a row per setting, with its reason.
+
 Like ``checks``, nothing here asks which mode it has: a mode's settings come from
 its declaration (``ModeSpec.strengths``, with each ``Strength``'s ``law`` and
 ``example_range``; ``ModeSpec.per_value_draws``), its verify config and its output
@@ -67,10 +71,14 @@ from datarax_ops.conformance.results import (
 )
 from datarax_ops.modes import by_name, mode_of
 from datarax_ops.reference.spec import Strength
+from datarax_ops.targets import Target
+from datarax_ops.targets._base import BATCH_CALL, OUR_STREAM, PARAMS, TRAINING_SETTINGS
 
 APPLY_PROB = 0.6
 # Records of the params sample (one strength or decision each).
 PARAM_RECORDS = 4000
+TRAINING_NEEDS = frozenset({BATCH_CALL, OUR_STREAM, PARAMS, TRAINING_SETTINGS})
+"""What every training setting's checks need of the target."""
 
 
 def training_configs(mode: str) -> list[tuple[str, Any]]:
@@ -103,13 +111,21 @@ def check_reproduction(rec: Recorder, op: Any, config: Any, images: np.ndarray) 
     error = np.abs(out.astype(np.float64) - expected.astype(np.float64))
     law = law_for(config.mode)
     tolerance = law.reproduction_atol
-    off = int(np.sum(error > tolerance))
-    allowed = int(law.reproduction_misses * error.size)
+    off = error > tolerance
+    count, allowed = int(off.sum()), int(law.reproduction_misses * error.size)
+    evidence = ""
+    if count > allowed:
+        first = tuple(int(i) for i in np.argwhere(off)[0])
+        evidence = (
+            f"{count} values off, at most {allowed} allowed; max error {float(error.max()):.3g}; "
+            f"output {out.shape} {out.dtype}, the first off at {first}: {out[first]!r} vs the "
+            f"reference's {expected[first]!r}"
+        )
     rec.exact(
-        off <= allowed,
-        f"op(batch) = reference.operator_output from the key ({off} of {error.size} values "
+        count <= allowed,
+        f"op(batch) = reference.operator_output from the key ({count} of {error.size} values "
         f"off by more than {tolerance:g})",
-        f"{off} values off, at most {allowed} allowed; max error {float(error.max()):.3g}",
+        evidence,
     )
     return out
 
@@ -241,16 +257,24 @@ def verify_training(
     seed: int = 0,
     factory: OperatorFactory = default_factory,
     alpha: float = ALPHA,
+    target: Target | None = None,
 ) -> list[ModeRun]:
-    """One ``ModeRun`` per training setting of ``mode`` (named ``"<mode> · <setting>"``).
+    """One ``ModeRun`` per training setting of ``mode`` (named ``"<mode> · <setting>"``);
+    one n/a row each where ``target`` lacks :data:`TRAINING_NEEDS`.
 
     Args: as ``checks.verify_mode``.
     """
     runs = []
+    reason = None if target is None else target.missing(TRAINING_NEEDS)
     for setting, config in training_configs(mode):
         started = time.perf_counter()
         run = ModeRun(f"{mode} · {setting}", config)
         rec = Recorder(run, alpha)
+        if reason is not None:
+            rec.aspect = "training setting"
+            rec.not_applicable(f"the {setting} checks", reason)
+            runs.append(run)
+            continue
         purpose = f"training/{setting}"
         op_seed = mode_seed(seed, mode, f"{purpose}/op")
         batch = probe_batch(images, samples, law_for(mode).patch)
